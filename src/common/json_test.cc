@@ -1,0 +1,35 @@
+#include "common/json.h"
+
+#include <gtest/gtest.h>
+
+namespace wow {
+namespace {
+
+TEST(JsonTest, ParsesObject) {
+  auto v = ParseJson(R"({"a": 1, "b": [true, null]})");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->as_object().at("a").as_int64(), 1);
+  EXPECT_EQ(ToJson(*v), R"({"a":1,"b":[true,null]})");
+}
+
+TEST(JsonTest, MalformedNamesOffset) {
+  auto v = ParseJson(R"({"a": })");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(v.status().message().find("offset"), std::string::npos);
+}
+
+TEST(JsonTest, RejectsTrailingGarbage) {
+  EXPECT_FALSE(ParseJson("{} x").ok());
+  EXPECT_TRUE(ParseJson("{}  \n").ok());
+}
+
+TEST(JsonTest, ParamValueLikeWsk) {
+  EXPECT_EQ(ParseParamValue("42").as_int64(), 42);
+  EXPECT_EQ(ParseParamValue("hello").as_string(), "hello");
+  EXPECT_EQ(ParseParamValue("\"quoted\"").as_string(), "quoted");
+  EXPECT_TRUE(ParseParamValue("{\"x\":1}").is_object());
+}
+
+}  // namespace
+}  // namespace wow

@@ -1,0 +1,414 @@
+#include "wasm/aot/aot_runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "wasm-rt.h"
+#include "wasm/aot/memory_pool.h"
+
+namespace wow::wasm::aot {
+namespace {
+
+// Reasons a guest run unwinds, passed through siglongjmp.
+enum Unwind : int {
+  kUnwindNone = 0,
+  kUnwindTrap = 1,      // ctx.trap says which
+  kUnwindExit = 2,      // proc_exit
+  kUnwindResource = 3,  // ctx.error says which
+};
+
+constexpr size_t kAltStackBytes = 64 * 1024;
+// A host function needs this much native stack left; deeper guests trap
+// instead of overflowing inside C++ code.
+constexpr uintptr_t kHostStackReserve = 256 * 1024;
+
+// Per-thread state. Plain data only: read from the signal handler.
+struct ThreadState {
+  sigjmp_buf* jmp = nullptr;
+  GuestContext* ctx = nullptr;
+  volatile sig_atomic_t in_guest = 0;
+  uintptr_t stack_lo = 0;  // lowest usable address of this thread's stack
+  uintptr_t stack_hi = 0;
+  void* alt_stack = nullptr;
+  WASM_RT_UNWIND_TARGET* unwind_target = nullptr;
+};
+
+thread_local ThreadState t_state;
+
+// Frees the thread's signal stack when the thread exits.
+struct AltStackOwner {
+  ~AltStackOwner() {
+    if (t_state.alt_stack == nullptr) return;
+    stack_t disable{};
+    disable.ss_flags = SS_DISABLE;
+    sigaltstack(&disable, nullptr);
+    ::munmap(t_state.alt_stack, kAltStackBytes + getpagesize());
+    t_state.alt_stack = nullptr;
+  }
+};
+thread_local AltStackOwner t_alt_stack_owner;
+
+void PrepareThread() {
+  if (t_state.alt_stack != nullptr) return;
+  (void)&t_alt_stack_owner;  // instantiate the thread_local for its destructor
+  size_t page = static_cast<size_t>(getpagesize());
+  void* mem = ::mmap(nullptr, kAltStackBytes + page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (mem == MAP_FAILED) return;
+  ::mprotect(mem, page, PROT_NONE);  // guard below the signal stack
+  stack_t ss{};
+  ss.ss_sp = static_cast<uint8_t*>(mem) + page;
+  ss.ss_size = kAltStackBytes;
+  if (sigaltstack(&ss, nullptr) != 0) {
+    ::munmap(mem, kAltStackBytes + page);
+    return;
+  }
+  t_state.alt_stack = mem;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    t_state.stack_lo = reinterpret_cast<uintptr_t>(addr);
+    t_state.stack_hi = t_state.stack_lo + size;
+  }
+}
+
+struct sigaction g_prev_segv;
+struct sigaction g_prev_bus;
+
+[[noreturn]] void UnwindTo(int reason) {
+  t_state.in_guest = 0;
+  siglongjmp(*t_state.jmp, reason);
+}
+
+void ChainToPrevious(int sig, siginfo_t* info, void* uctx) {
+  const struct sigaction& prev = sig == SIGBUS ? g_prev_bus : g_prev_segv;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction != nullptr) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // Not ours: crash as the process would have without us.
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void HandleFault(int sig, siginfo_t* info, void* uctx) {
+  if (!t_state.in_guest || t_state.jmp == nullptr || t_state.ctx == nullptr) {
+    ChainToPrevious(sig, info, uctx);
+    return;
+  }
+  uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  TrapKind kind = TrapKind::kOutOfBounds;
+  if (MemoryPool::Instance().Contains(info->si_addr)) {
+    kind = TrapKind::kOutOfBounds;
+  } else if (t_state.stack_lo != 0 && addr < t_state.stack_hi && addr + (1u << 20) >= t_state.stack_lo) {
+    // At or just below the bottom of this thread's stack: the guard page.
+    kind = TrapKind::kStackExhausted;
+  }
+  t_state.ctx->trap = kind;
+  UnwindTo(kUnwindTrap);
+}
+
+TrapKind FromWasmRtTrap(wasm_rt_trap_t code) {
+  switch (code) {
+    case WASM_RT_TRAP_OOB: return TrapKind::kOutOfBounds;
+    case WASM_RT_TRAP_INT_OVERFLOW: return TrapKind::kIntegerOverflow;
+    case WASM_RT_TRAP_DIV_BY_ZERO: return TrapKind::kDivideByZero;
+    case WASM_RT_TRAP_INVALID_CONVERSION: return TrapKind::kInvalidConversion;
+    case WASM_RT_TRAP_UNREACHABLE: return TrapKind::kUnreachable;
+    case WASM_RT_TRAP_CALL_INDIRECT: return TrapKind::kIndirectCallMismatch;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return TrapKind::kUncaughtException;
+    case WASM_RT_TRAP_EXHAUSTION: return TrapKind::kStackExhausted;
+    default: return TrapKind::kHostError;
+  }
+}
+
+// Called only from guest code (or the glue) on the guest's thread.
+[[noreturn]] void ResourceError(std::string message) {
+  if (t_state.ctx != nullptr) {
+    t_state.ctx->error = std::move(message);
+    t_state.ctx->resource_error = true;
+  }
+  if (t_state.jmp == nullptr) std::abort();  // generated code outside RunGuest: impossible
+  UnwindTo(kUnwindResource);
+}
+
+std::once_flag g_init_once;
+bool g_initialized = false;
+
+// The function-type registry shared by all modules and threads.
+std::mutex g_types_mu;
+std::vector<std::vector<wasm_rt_type_t>> g_types;  // params..., then a separator, results...
+
+}  // namespace
+
+void InitRuntime() {
+  std::call_once(g_init_once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = HandleFault;
+    sigemptyset(&sa.sa_mask);
+    // NODEFER: we leave the handler with siglongjmp and do not restore masks.
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigaction(SIGSEGV, &sa, &g_prev_segv);
+    sigaction(SIGBUS, &sa, &g_prev_bus);
+    g_initialized = true;
+  });
+}
+
+Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
+  PrepareThread();
+  if (t_state.alt_stack == nullptr) {
+    return Status::Error(Code::kResourceExhausted, Phase::kExecution, "cannot set up a signal stack for this thread");
+  }
+  // Save the enclosing run (a host function may, in theory, re-enter).
+  sigjmp_buf* prev_jmp = t_state.jmp;
+  GuestContext* prev_ctx = t_state.ctx;
+  sig_atomic_t prev_in_guest = t_state.in_guest;
+  sigjmp_buf jmp;
+  t_state.jmp = &jmp;
+  t_state.ctx = &ctx;
+  int reason = sigsetjmp(jmp, 0);
+  if (reason == kUnwindNone) {
+    t_state.in_guest = 1;
+    fn(arg);
+    t_state.in_guest = 0;
+  }
+  t_state.jmp = prev_jmp;
+  t_state.ctx = prev_ctx;
+  t_state.in_guest = prev_in_guest;
+  switch (reason) {
+    case kUnwindNone:
+      return Status::Ok();
+    case kUnwindExit:
+      return Status::Ok();
+    case kUnwindResource:
+      return Status::Error(Code::kResourceExhausted, Phase::kExecution, ctx.error);
+    default: {
+      std::string message = TrapKindMessage(ctx.trap);
+      if (!ctx.error.empty()) message += ": " + ctx.error;
+      return Status::Trap(ctx.trap, std::move(message));
+    }
+  }
+}
+
+namespace {
+template <typename Table, typename Elem>
+uint32_t GrowTable(Table* table, uint32_t delta, Elem init) {
+  uint32_t old = table->size;
+  uint64_t want = uint64_t{old} + delta;
+  if (want > table->max_size || want > 10'000'000) return UINT32_MAX;
+  if (delta == 0) return old;
+  auto* data = static_cast<Elem*>(std::realloc(table->data, want * sizeof(Elem)));
+  if (data == nullptr) return UINT32_MAX;
+  for (uint64_t i = old; i < want; ++i) data[i] = init;
+  table->data = data;
+  table->size = static_cast<uint32_t>(want);
+  return old;
+}
+
+}  // namespace
+
+}  // namespace wow::wasm::aot
+
+using wow::wasm::aot::GuestContext;
+using wow::wasm::aot::MemoryPool;
+using wow::wasm::aot::t_state;
+
+extern "C" {
+
+// Called by generated import trampolines: `host` is the GuestContext passed
+// to instantiate, `index` the function-import index.
+__attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t index, const uint64_t* args,
+                                                          uint64_t* results) {
+  auto* ctx = static_cast<GuestContext*>(host);
+  const wow::wasm::HostFunction* f = ctx->imports[index];
+  // Keep C++ code off the last bit of the stack: a fault there is not a guest fault.
+  uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (t_state.stack_lo != 0 && sp - t_state.stack_lo < wow::wasm::aot::kHostStackReserve) {
+    ctx->trap = wow::TrapKind::kStackExhausted;
+    wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
+  }
+  t_state.in_guest = 0;
+  // The call runs in a nested scope so every C++ temporary is destroyed
+  // before we may unwind past this frame.
+  wow::wasm::HostAction action;
+  {
+    std::span<const uint64_t> a(args, f->sig.params.size());
+    std::span<uint64_t> r(results, f->sig.results.size());
+    action = f->fn(ctx->host_call, a, r);
+  }
+  switch (action) {
+    case wow::wasm::HostAction::kContinue:
+      t_state.in_guest = 1;
+      return;
+    case wow::wasm::HostAction::kExit:
+      ctx->exited = true;
+      ctx->exit_code = ctx->host_call.exit_code;
+      wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindExit);
+    case wow::wasm::HostAction::kTrap:
+      ctx->trap = wow::TrapKind::kHostError;
+      ctx->error = ctx->host_call.trap_message;
+      wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
+  }
+}
+
+void wasm_rt_init(void) { wow::wasm::aot::InitRuntime(); }
+bool wasm_rt_is_initialized(void) { return wow::wasm::aot::g_initialized; }
+void wasm_rt_free(void) {}
+
+void wasm_rt_trap(wasm_rt_trap_t code) {
+  if (t_state.jmp == nullptr || t_state.ctx == nullptr) std::abort();  // guest code outside RunGuest
+  t_state.ctx->trap = wow::wasm::aot::FromWasmRtTrap(code);
+  wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
+}
+
+const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
+  return wow::TrapKindMessage(wow::wasm::aot::FromWasmRtTrap(trap));
+}
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  std::vector<wasm_rt_type_t> sig;
+  sig.reserve(params + results + 1);
+  va_list ap;
+  va_start(ap, results);
+  for (uint32_t i = 0; i < params; ++i) sig.push_back(static_cast<wasm_rt_type_t>(va_arg(ap, int)));
+  sig.push_back(static_cast<wasm_rt_type_t>(-1));  // separates params from results
+  for (uint32_t i = 0; i < results; ++i) sig.push_back(static_cast<wasm_rt_type_t>(va_arg(ap, int)));
+  va_end(ap);
+  std::lock_guard<std::mutex> lock(wow::wasm::aot::g_types_mu);
+  auto& types = wow::wasm::aot::g_types;
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i] == sig) return static_cast<uint32_t>(i + 1);
+  }
+  types.push_back(std::move(sig));
+  return static_cast<uint32_t>(types.size());  // 0 stays "no type"
+}
+
+// Exception handling (the proposal is disabled at validation; these exist so
+// every wasm-rt.h symbol resolves).
+namespace {
+thread_local uint32_t t_exception_tag = 0;
+thread_local uint32_t t_exception_size = 0;
+thread_local uint8_t t_exception[256];
+std::atomic<uint32_t> g_next_tag{1};
+}  // namespace
+
+uint32_t wasm_rt_register_tag(uint32_t size) { return g_next_tag.fetch_add(1); }
+
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values) {
+  if (size > sizeof(t_exception)) wow::wasm::aot::ResourceError("exception payload too large");
+  t_exception_tag = tag;
+  t_exception_size = size;
+  if (size) std::memcpy(t_exception, values, size);
+}
+
+void wasm_rt_throw(void) {
+  if (t_state.unwind_target != nullptr) siglongjmp(*t_state.unwind_target, 1);
+  wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+}
+
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) { return t_state.unwind_target; }
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target) { t_state.unwind_target = target; }
+uint32_t wasm_rt_exception_tag(void) { return t_exception_tag; }
+uint32_t wasm_rt_exception_size(void) { return t_exception_size; }
+void* wasm_rt_exception(void) { return t_exception; }
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
+  GuestContext* ctx = t_state.ctx;
+  uint64_t bytes = uint64_t{initial_pages} * wow::wasm::kWasmPageSize;
+  if (ctx != nullptr && ctx->memory_limit_bytes != 0 && bytes > ctx->memory_limit_bytes) {
+    ctx->memory_limit_hit = true;
+    wow::wasm::aot::ResourceError(fmt::format(
+        "the module's initial memory ({} MiB) exceeds the memory limit of {} MiB", bytes >> 20,
+        ctx->memory_limit_bytes >> 20));
+  }
+  if (initial_pages > 65536) wow::wasm::aot::ResourceError("initial memory above 4 GiB");
+  uint8_t* data = MemoryPool::Instance().Acquire(bytes);
+  if (data == nullptr) wow::wasm::aot::ResourceError("no linear memory slot available (pool exhausted)");
+  memory->data = data;
+  memory->pages = initial_pages;
+  memory->max_pages = max_pages;
+  memory->size = static_cast<uint32_t>(bytes);  // 4 GiB exactly does not fit; see above
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
+  uint32_t old_pages = memory->pages;
+  uint64_t new_pages = uint64_t{old_pages} + delta;
+  if (delta == 0) return old_pages;
+  if (new_pages > memory->max_pages || new_pages > 65535) return UINT32_MAX;
+  GuestContext* ctx = t_state.ctx;
+  uint64_t new_bytes = new_pages * wow::wasm::kWasmPageSize;
+  if (ctx != nullptr && ctx->memory_limit_bytes != 0 && new_bytes > ctx->memory_limit_bytes) {
+    ctx->memory_limit_hit = true;
+    return UINT32_MAX;
+  }
+  if (!MemoryPool::Instance().Grow(memory->data, memory->size, new_bytes)) return UINT32_MAX;
+  memory->pages = static_cast<uint32_t>(new_pages);
+  memory->size = static_cast<uint32_t>(new_bytes);
+  return old_pages;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
+  if (memory->data == nullptr) return;
+  MemoryPool::Instance().Release(memory->data, memory->size);
+  memory->data = nullptr;
+  memory->size = 0;
+  memory->pages = 0;
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t elements, uint32_t max_elements) {
+  if (elements > 10'000'000) wow::wasm::aot::ResourceError("table too large");
+  table->data = static_cast<wasm_rt_funcref_t*>(std::calloc(elements ? elements : 1, sizeof(wasm_rt_funcref_t)));
+  if (table->data == nullptr) wow::wasm::aot::ResourceError("out of memory for a table");
+  table->size = elements;
+  table->max_size = max_elements;
+}
+
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) {
+  std::free(table->data);
+  table->data = nullptr;
+  table->size = 0;
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements,
+                                      uint32_t max_elements) {
+  if (elements > 10'000'000) wow::wasm::aot::ResourceError("table too large");
+  table->data = static_cast<wasm_rt_externref_t*>(std::calloc(elements ? elements : 1, sizeof(wasm_rt_externref_t)));
+  if (table->data == nullptr) wow::wasm::aot::ResourceError("out of memory for a table");
+  table->size = elements;
+  table->max_size = max_elements;
+}
+
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) {
+  std::free(table->data);
+  table->data = nullptr;
+  table->size = 0;
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t delta, wasm_rt_funcref_t init) {
+  return wow::wasm::aot::GrowTable(table, delta, init);
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* table, uint32_t delta,
+                                      wasm_rt_externref_t init) {
+  return wow::wasm::aot::GrowTable(table, delta, init);
+}
+
+}  // extern "C"

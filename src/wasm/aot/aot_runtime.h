@@ -1,0 +1,43 @@
+#pragma once
+
+// Our implementation of wabt's wasm-rt.h runtime interface for wasm2c code,
+// fit for a multi-threaded server (the stock libwasm-rt-impl.a is not: see
+// DESIGN.md). The C entry points (wasm_rt_*, wow_host_call) are defined in
+// aot_runtime.cc; this header is the C++ side used by the AoT engine.
+
+#include <csetjmp>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "wasm/host_function.h"
+
+namespace wow::wasm::aot {
+
+// The per-instance state the runtime needs while guest code runs; the AoT
+// instance derives from it. Owned by the engine's Instance.
+struct GuestContext {
+  uint64_t memory_limit_bytes = 0;
+  bool memory_limit_hit = false;
+  // Host functions in the module's function-import order, resolved at load.
+  const HostFunction* const* imports = nullptr;
+  HostCall host_call;
+  // Why the last guest run stopped (set before unwinding).
+  TrapKind trap = TrapKind::kNone;
+  std::string error;       // extra detail for traps and host errors
+  bool exited = false;     // proc_exit
+  int exit_code = 0;
+  bool resource_error = false;  // e.g. initial memory above the limit
+};
+
+// Installs the signal handlers (once per process). Thread-safe.
+void InitRuntime();
+
+// Runs `fn(arg)` as guest code on the calling thread: traps, stack exhaustion,
+// host-requested exits and out-of-bounds faults unwind back here. Returns OK
+// when `fn` returned or the guest called proc_exit (see ctx.exited).
+// `fn` must be generated code or the glue around it: no C++ frames with
+// destructors may sit between here and a trap.
+Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg);
+
+}  // namespace wow::wasm::aot

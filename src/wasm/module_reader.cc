@@ -1,0 +1,179 @@
+#include "wasm/module_reader.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "wabt/binary-reader-ir.h"
+#include "wabt/binary-reader.h"
+#include "wabt/binary-writer.h"
+#include "wabt/error-formatter.h"
+#include "wabt/feature.h"
+#include "wabt/ir.h"
+#include "wabt/resolve-names.h"
+#include "wabt/stream.h"
+#include "wabt/validator.h"
+#include "wabt/wast-lexer.h"
+#include "wabt/wast-parser.h"
+
+namespace wow::wasm {
+namespace {
+
+// The Wasm features the engines support. SIMD and threads are off: wasm2c
+// 1.0.32's SIMD output needs headers Debian does not ship.
+wabt::Features SupportedFeatures() {
+  wabt::Features f;
+  f.disable_simd();
+  return f;
+}
+
+std::string FormatErrors(const wabt::Errors& errors) {
+  std::string text = wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+Result<ValType> ToValType(wabt::Type t) {
+  switch (t) {
+    case wabt::Type::I32: return ValType::kI32;
+    case wabt::Type::I64: return ValType::kI64;
+    case wabt::Type::F32: return ValType::kF32;
+    case wabt::Type::F64: return ValType::kF64;
+    default:
+      return Status::Error(Code::kUnsupported, Phase::kValidation,
+                           fmt::format("value type {} is not supported", t.GetName()));
+  }
+}
+
+// Reference-typed parameters make a function unusable from the host, but are
+// fine inside the module; callers decide whether that matters.
+Result<FuncSig> ToFuncSig(const wabt::FuncSignature& sig) {
+  FuncSig out;
+  for (auto t : sig.param_types) {
+    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
+    out.params.push_back(v);
+  }
+  for (auto t : sig.result_types) {
+    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
+    out.results.push_back(v);
+  }
+  return out;
+}
+
+ExternKind ToExternKind(wabt::ExternalKind kind) {
+  switch (kind) {
+    case wabt::ExternalKind::Func: return ExternKind::kFunc;
+    case wabt::ExternalKind::Table: return ExternKind::kTable;
+    case wabt::ExternalKind::Memory: return ExternKind::kMemory;
+    case wabt::ExternalKind::Global: return ExternKind::kGlobal;
+    case wabt::ExternalKind::Tag: return ExternKind::kTag;
+  }
+  return ExternKind::kFunc;
+}
+
+Result<ModuleInfo> Summarise(const wabt::Module& m) {
+  ModuleInfo info;
+  for (const wabt::Import* imp : m.imports) {
+    ImportDesc d;
+    d.module = imp->module_name;
+    d.name = imp->field_name;
+    d.kind = ToExternKind(imp->kind());
+    if (imp->kind() == wabt::ExternalKind::Func) {
+      auto* fi = static_cast<const wabt::FuncImport*>(imp);
+      auto sig = ToFuncSig(fi->func.decl.sig);
+      if (!sig.ok()) {
+        return sig.status().WithContext(fmt::format("import {}.{}", d.module, d.name));
+      }
+      d.sig = std::move(sig).value();
+    }
+    info.imports.push_back(std::move(d));
+  }
+  for (const wabt::Export* exp : m.exports) {
+    ExportDesc d;
+    d.name = exp->name;
+    d.kind = ToExternKind(exp->kind);
+    if (exp->kind == wabt::ExternalKind::Func) {
+      const wabt::Func* f = m.GetFunc(exp->var);
+      if (f != nullptr) {
+        auto sig = ToFuncSig(f->decl.sig);
+        // An export with reference types stays listed but has no callable sig.
+        if (sig.ok()) d.sig = std::move(sig).value();
+      }
+    }
+    info.exports.push_back(std::move(d));
+  }
+  if (!m.memories.empty()) {
+    info.has_memory = true;
+    info.initial_memory_pages = static_cast<uint32_t>(m.memories[0]->page_limits.initial);
+  }
+  return info;
+}
+
+}  // namespace
+
+ParsedModule::ParsedModule() = default;
+ParsedModule::~ParsedModule() = default;
+ParsedModule::ParsedModule(ParsedModule&&) noexcept = default;
+ParsedModule& ParsedModule::operator=(ParsedModule&&) noexcept = default;
+
+bool IsWasmBinary(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 4 && std::memcmp(bytes.data(), "\0asm", 4) == 0;
+}
+
+Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename) {
+  wabt::Errors errors;
+  auto lexer = wabt::WastLexer::CreateBufferLexer(filename, text.data(), text.size(), &errors);
+  wabt::WastParseOptions parse_options(SupportedFeatures());
+  std::unique_ptr<wabt::Module> module;
+  wabt::Result result = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
+  if (wabt::Succeeded(result)) result = wabt::ResolveNamesModule(module.get(), &errors);
+  if (wabt::Failed(result)) {
+    std::string msg = wabt::FormatErrorsToString(errors, wabt::Location::Type::Text);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                         "invalid WebAssembly text: " + (msg.empty() ? std::string("parse error") : msg));
+  }
+  wabt::MemoryStream stream;
+  wabt::WriteBinaryOptions write_options;
+  write_options.features = SupportedFeatures();
+  if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) {
+    return Status::Error(Code::kInvalidModule, Phase::kLoading, "cannot encode the WebAssembly text as a binary module");
+  }
+  return std::move(stream.output_buffer().data);
+}
+
+Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes) {
+  if (IsWasmBinary(bytes)) return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  // Text modules start with optional whitespace/comments and "(module".
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (text.find("(module") != std::string_view::npos) return WatToWasm(text);
+  return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                       "not a WebAssembly module: the file neither starts with the magic \"\\0asm\" "
+                       "nor contains WebAssembly text");
+}
+
+Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm) {
+  if (!IsWasmBinary(wasm)) {
+    return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                         "not a WebAssembly binary: missing the magic \"\\0asm\"");
+  }
+  ParsedModule parsed;
+  parsed.ir = std::make_unique<wabt::Module>();
+  wabt::Errors errors;
+  wabt::ReadBinaryOptions read_options(SupportedFeatures(), nullptr, /*read_debug_names=*/false,
+                                       /*stop_on_first_error=*/true,
+                                       /*fail_on_custom_section_error=*/false);
+  wabt::Result result = wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), read_options, &errors,
+                                           parsed.ir.get());
+  if (wabt::Failed(result)) {
+    return Status::Error(Code::kInvalidModule, Phase::kLoading, "malformed module: " + FormatErrors(errors));
+  }
+  wabt::ValidateOptions validate_options(SupportedFeatures());
+  if (wabt::Failed(wabt::ValidateModule(parsed.ir.get(), &errors, validate_options))) {
+    return Status::Error(Code::kInvalidModule, Phase::kValidation, "invalid module: " + FormatErrors(errors));
+  }
+  WOW_ASSIGN_OR_RETURN(parsed.info, Summarise(*parsed.ir));
+  return parsed;
+}
+
+}  // namespace wow::wasm

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "wasm/types.h"
+
+namespace wabt {
+struct Module;
+}
+
+namespace wow::wasm {
+
+// True when `bytes` start with the Wasm binary magic "\0asm".
+bool IsWasmBinary(std::span<const uint8_t> bytes);
+
+// Converts WebAssembly text (.wat) to a binary module; a syntax error is
+// kInvalidModule with the line and column.
+Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename = "module.wat");
+
+// Returns the module's binary: `bytes` when they are Wasm already, else the
+// result of WatToWasm. Anything that is neither is kInvalidModule.
+Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes);
+
+// A decoded and validated module (wabt IR) plus its engine-neutral summary.
+struct ParsedModule {
+  ParsedModule();
+  ~ParsedModule();
+  ParsedModule(ParsedModule&&) noexcept;
+  ParsedModule& operator=(ParsedModule&&) noexcept;
+
+  std::unique_ptr<wabt::Module> ir;
+  ModuleInfo info;
+};
+
+// Decodes and validates a binary module with libwabt. A file that is not Wasm,
+// or Wasm that fails validation, is kInvalidModule naming what is wrong.
+Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm);
+
+}  // namespace wow::wasm
