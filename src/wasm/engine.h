@@ -35,8 +35,9 @@ class Instance {
   // Calls the exported function `name`. `args` and `results` are raw slots
   // matching the export's signature. A trap, a host error or proc_exit stops
   // the call: traps come back as Status with Code::kTrap and a TrapKind;
-  // proc_exit returns OK and sets exit_code(). After a trap or exit the
-  // instance must not be called again.
+  // proc_exit returns OK and sets exit_code(). After a trap the instance
+  // refuses further calls; after proc_exit it may still be called (e.g. to
+  // read results out of its memory).
   virtual Status Call(std::string_view name, std::span<const RawValue> args,
                       std::span<RawValue> results) = 0;
 

@@ -163,7 +163,7 @@ class AotInstance : public Instance {
   Status Call(std::string_view name, std::span<const RawValue> args, std::span<RawValue> results) override {
     if (dead_) {
       return Status::Error(Code::kInvalidArgument, Phase::kExecution,
-                           "the instance trapped or exited before and cannot be called again");
+                           "the instance trapped before and cannot be called again");
     }
     size_t index = 0;
     const GlueExport* exp = artifact_.FindExport(name, &index);
@@ -179,7 +179,7 @@ class AotInstance : public Instance {
     }
     call_ = {exp, args.data(), results.data(), storage_};
     Status s = RunGuest(ctx_, &AotInstance::RunCall, &call_);
-    if (!s.ok() || ctx_.exited) dead_ = true;
+    if (!s.ok()) dead_ = true;  // after proc_exit, reading results is still fine
     return s;
   }
 

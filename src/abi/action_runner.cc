@@ -1,0 +1,304 @@
+#include "abi/action_runner.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/json.h"
+#include "wasi/net.h"
+#include "wasi/wasi_context.h"
+#include "wasi/wasi_host.h"
+
+namespace wow::abi {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kStart[] = "_start";
+constexpr char kWowAllocate[] = "wasm_memory_buffer_allocate_space";
+constexpr char kWowPointer[] = "get_wasm_memory_buffer_pointer";
+constexpr char kWowLength[] = "get_wasm_memory_buffer_len";
+
+double MsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+boost::json::value ErrorObject(std::string message) {
+  boost::json::object o;
+  o["error"] = std::move(message);
+  return o;
+}
+
+ActivationResult DeveloperError(ActivationResult result, std::string message) {
+  result.status = ActivationStatus::kDeveloperError;
+  result.result = ErrorObject(std::move(message));
+  return result;
+}
+
+// Splits captured output into log lines (a trailing partial line counts).
+void AppendLines(std::string_view text, LogLine::Stream stream, std::vector<LogLine>& out) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out.push_back({stream, std::string(line)});
+    start = end + 1;
+  }
+}
+
+// Explains a failed guest call for the activation's error message.
+std::string DescribeFailure(const Status& status, const wasm::Instance& instance, const ActivationLimits& limits) {
+  std::string message;
+  if (status.code() == Code::kTrap) {
+    message = "The action trapped: " + status.message();
+  } else {
+    message = "The action failed: " + status.message();
+  }
+  if (instance.memory_limit_hit()) {
+    message += fmt::format(" (the action reached its memory limit of {} MB)", limits.memory_bytes >> 20);
+  }
+  return message;
+}
+
+// Applies OpenWhisk's result rules to a parsed result value.
+ActivationResult Classify(ActivationResult result, boost::json::value value, const ActivationLimits& limits) {
+  if (!value.is_object() && !value.is_array()) {
+    return DeveloperError(std::move(result), "The action did not return a dictionary or array.");
+  }
+  size_t size = ToJson(value).size();
+  if (size > limits.result_bytes) {
+    return DeveloperError(std::move(result),
+                          fmt::format("The action produced a response that exceeded the allowed length: {} > {} bytes.",
+                                      size, limits.result_bytes));
+  }
+  bool is_error = value.is_object() && value.as_object().contains("error");
+  result.status = is_error ? ActivationStatus::kApplicationError : ActivationStatus::kSuccess;
+  result.result = std::move(value);
+  return result;
+}
+
+Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, std::vector<std::string> args,
+                                          std::string stdin_data) {
+  wasi::WasiOptions options;
+  options.args = std::move(args);
+  options.env = request.env;
+  options.stdin_data = std::move(stdin_data);
+  // The result of a WASI command travels on stdout too.
+  options.output_limit_bytes = request.limits.log_bytes + request.limits.result_bytes;
+  options.net_access = request.capabilities.net_access;
+  options.deadline = request.limits.deadline;
+  for (const auto& dir : request.capabilities.dirs) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return Status::IoError(fmt::format("cannot create the granted directory {}: {}", dir, ec.message()));
+    }
+    options.preopens.push_back(wasi::Preopen{dir, dir, false});
+  }
+  return options;
+}
+
+// Collects logs from the WASI context; for WASI commands the result line is
+// taken out of stdout first.
+void CollectLogs(wasi::WasiContext& wasi, std::string_view stdout_text, ActivationResult& result) {
+  AppendLines(stdout_text, LogLine::Stream::kStdout, result.logs);
+  AppendLines(wasi.stderr_text(), LogLine::Stream::kStderr, result.logs);
+  result.logs_truncated = wasi.output_truncated();
+  if (result.logs_truncated) {
+    result.logs.push_back({LogLine::Stream::kStderr, "Logs were truncated because the total bytes size exceeds the limit."});
+  }
+}
+
+ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, wasm::Instance& instance,
+                                   wasi::WasiContext& wasi, const ActivationLimits& limits) {
+  // The result is the last non-empty stdout line; everything else is logs.
+  std::string out = wasi.TakeStdout();
+  size_t end = out.size();
+  while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r' || out[end - 1] == ' ')) --end;
+  size_t begin = out.rfind('\n', end == 0 ? 0 : end - 1);
+  begin = (begin == std::string::npos || end == 0) ? 0 : begin + 1;
+  std::string last_line = out.substr(begin, end - begin);
+  bool failed = !call.ok() || instance.exit_code().value_or(0) != 0;
+  // A failed action's output is all logs.
+  CollectLogs(wasi, failed ? std::string_view(out) : std::string_view(out).substr(0, begin), result);
+  if (!call.ok()) return DeveloperError(std::move(result), DescribeFailure(call, instance, limits));
+  if (int code = instance.exit_code().value_or(0); code != 0) {
+    return DeveloperError(std::move(result), fmt::format("The action exited with code {}.", code));
+  }
+  if (last_line.empty()) {
+    return DeveloperError(std::move(result), "The action did not produce a result (no output on stdout).");
+  }
+  auto value = ParseJson(last_line);
+  if (!value.ok()) {
+    return DeveloperError(std::move(result),
+                          "The action's result (its last line on stdout) is not valid JSON: " + value.status().message());
+  }
+  return Classify(std::move(result), std::move(value).value(), limits);
+}
+
+// Runs a guest call, then the remaining WOW steps.
+ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi::WasiContext& wasi,
+                        const ActivationRequest& request) {
+  const auto& limits = request.limits;
+  auto fail = [&](const Status& s) {
+    CollectLogs(wasi, wasi.stdout_text(), result);
+    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+  };
+  wasm::GuestMemory* memory = instance.memory();
+  if (memory == nullptr) return DeveloperError(std::move(result), "The action exports no memory.");
+  const std::string& params = request.params_json;
+  wasm::RawValue len_arg[1] = {static_cast<uint32_t>(params.size())};
+  wasm::RawValue ret[1] = {0};
+  if (Status s = instance.Call(kWowAllocate, len_arg, {}); !s.ok()) return fail(s);
+  if (Status s = instance.Call(kWowPointer, {}, ret); !s.ok()) return fail(s);
+  if (!memory->WriteBytes(static_cast<uint32_t>(ret[0]), params)) {
+    CollectLogs(wasi, wasi.stdout_text(), result);
+    return DeveloperError(std::move(result),
+                          fmt::format("The action's parameter buffer (at {}) cannot hold {} bytes.", ret[0], params.size()));
+  }
+  if (Status s = instance.Call(kStart, {}, {}); !s.ok()) return fail(s);
+  CollectLogs(wasi, wasi.stdout_text(), result);
+  if (int code = instance.exit_code().value_or(0); code != 0) {
+    return DeveloperError(std::move(result), fmt::format("The action exited with code {}.", code));
+  }
+  wasm::RawValue ptr[1] = {0};
+  wasm::RawValue len[1] = {0};
+  if (Status s = instance.Call(kWowPointer, {}, ptr); !s.ok()) {
+    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+  }
+  if (Status s = instance.Call(kWowLength, {}, len); !s.ok()) {
+    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+  }
+  if (len[0] > limits.result_bytes + 64) {
+    return DeveloperError(std::move(result),
+                          fmt::format("The action produced a response that exceeded the allowed length: {} > {} bytes.",
+                                      len[0], limits.result_bytes));
+  }
+  auto text = memory->ReadString(static_cast<uint32_t>(ptr[0]), static_cast<uint32_t>(len[0]));
+  if (!text) {
+    return DeveloperError(std::move(result),
+                          fmt::format("The action's result buffer ({} bytes at {}) lies outside its memory.", len[0], ptr[0]));
+  }
+  auto envelope = ParseJson(*text);
+  if (!envelope.ok()) {
+    return DeveloperError(std::move(result), "The action's result is not valid JSON: " + envelope.status().message());
+  }
+  auto* obj = envelope->if_object();
+  if (obj != nullptr && obj->size() == 1 && obj->contains("Ok")) {
+    return Classify(std::move(result), std::move((*obj)["Ok"]), limits);
+  }
+  if (obj != nullptr && obj->size() == 1 && obj->contains("Err")) {
+    boost::json::value err = std::move((*obj)["Err"]);
+    // WOW's Err carries the error itself; OpenWhisk wants {"error": ...}.
+    if (!(err.is_object() && err.as_object().contains("error"))) err = boost::json::object{{"error", std::move(err)}};
+    result.status = ActivationStatus::kApplicationError;
+    result.result = std::move(err);
+    return result;
+  }
+  return DeveloperError(std::move(result), "The action's result is neither {\"Ok\": ...} nor {\"Err\": ...}.");
+}
+
+}  // namespace
+
+const char* GuestAbiName(GuestAbi abi) { return abi == GuestAbi::kWow ? "wow" : "wasi-command"; }
+
+const char* ActivationStatusName(ActivationStatus status) {
+  switch (status) {
+    case ActivationStatus::kSuccess: return "success";
+    case ActivationStatus::kApplicationError: return "application error";
+    case ActivationStatus::kDeveloperError: return "action developer error";
+  }
+  return "?";
+}
+
+Result<GuestAbi> DetectAbi(const wasm::ModuleInfo& info) {
+  auto has_func = [&](const char* name, size_t params, size_t results) {
+    const wasm::ExportDesc* e = info.FindExport(name);
+    return e != nullptr && e->kind == wasm::ExternKind::kFunc && e->sig.params.size() == params &&
+           e->sig.results.size() == results;
+  };
+  bool has_memory = false;
+  for (const auto& e : info.exports) has_memory |= e.kind == wasm::ExternKind::kMemory;
+  bool start = has_func(kStart, 0, 0);
+  bool wow_any = info.FindExport(kWowAllocate) || info.FindExport(kWowPointer) || info.FindExport(kWowLength);
+  if (wow_any) {
+    std::vector<std::string> missing;
+    if (!has_memory) missing.push_back("memory");
+    if (!start) missing.push_back("_start() -> ()");
+    if (!has_func(kWowAllocate, 1, 0)) missing.push_back("wasm_memory_buffer_allocate_space(i32) -> ()");
+    if (!has_func(kWowPointer, 0, 1)) missing.push_back("get_wasm_memory_buffer_pointer() -> i32");
+    if (!has_func(kWowLength, 0, 1)) missing.push_back("get_wasm_memory_buffer_len() -> i32");
+    if (missing.empty()) return GuestAbi::kWow;
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return Status::Error(Code::kInvalidModule, Phase::kLinking,
+                         "the module looks like a WOW action but lacks the exports " + list);
+  }
+  if (start && has_memory) return GuestAbi::kWasiCommand;
+  return Status::Error(Code::kInvalidModule, Phase::kLinking,
+                       start ? "the module exports _start but no memory"
+                             : "the module is not an action: it exports neither _start (WASI command) nor "
+                               "the WOW buffer functions");
+}
+
+const wasm::HostFunctions& HostFunctionsFor(const Capabilities& caps) {
+  static const wasm::HostFunctions* const kPlain = [] {
+    auto* h = new wasm::HostFunctions();
+    wasi::AddWasiFunctions(*h);
+    return h;
+  }();
+  static const wasm::HostFunctions* const kWithNet = [] {
+    auto* h = new wasm::HostFunctions(*kPlain);
+    wasi::AddNetFunctions(*h);
+    return h;
+  }();
+  return caps.net_access ? *kWithNet : *kPlain;
+}
+
+Result<ActivationResult> RunActivation(const wasm::Module& module, const ActivationRequest& request) {
+  auto params = ParseJson(request.params_json);
+  if (!params.ok() || !params->is_object()) {
+    return Status::InvalidArgument("the action's parameters must be a JSON object");
+  }
+  WOW_ASSIGN_OR_RETURN(GuestAbi abi, DetectAbi(module.info()));
+  ActivationResult result;
+  result.abi = abi;
+
+  std::vector<std::string> args = {request.action_name};
+  std::string stdin_data;
+  if (abi == GuestAbi::kWow) {
+    args.push_back(std::to_string(request.params_json.size()));
+  } else {
+    stdin_data = request.params_json;
+  }
+  WOW_ASSIGN_OR_RETURN(wasi::WasiOptions wasi_options, MakeWasiOptions(request, std::move(args), std::move(stdin_data)));
+  WOW_ASSIGN_OR_RETURN(std::unique_ptr<wasi::WasiContext> wasi, wasi::WasiContext::Create(std::move(wasi_options)));
+
+  wasm::InstanceOptions instance_options;
+  instance_options.memory_limit_bytes = request.limits.memory_bytes;
+  instance_options.host_data = wasi.get();
+  auto t0 = Clock::now();
+  auto instance = module.Instantiate(instance_options);
+  auto t1 = Clock::now();
+  result.instantiate_ms = MsBetween(t0, t1);
+  if (!instance.ok()) {
+    const Status& s = instance.status();
+    CollectLogs(*wasi, wasi->stdout_text(), result);
+    std::string message = s.code() == Code::kTrap ? "The action trapped while starting: " + s.message()
+                                                  : "The action could not start: " + s.message();
+    return DeveloperError(std::move(result), message);
+  }
+  wasm::Instance& inst = **instance;
+  if (abi == GuestAbi::kWow) {
+    result = RunWow(std::move(result), inst, *wasi, request);
+  } else {
+    Status call = inst.Call(kStart, {}, {});
+    result = FinishWasiCommand(std::move(result), call, inst, *wasi, request.limits);
+  }
+  result.run_ms = MsBetween(t1, Clock::now());
+  return result;
+}
+
+}  // namespace wow::abi

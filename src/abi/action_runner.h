@@ -1,0 +1,89 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "common/status.h"
+#include "wasm/engine.h"
+
+namespace wow::abi {
+
+// How an action exchanges parameters and results with the host, detected
+// from its exports.
+enum class GuestAbi {
+  // WASI command: params JSON on stdin, result = last non-empty stdout line.
+  kWasiCommand,
+  // WOW's ABI: params and {"Ok":...}/{"Err":...} through an exported buffer.
+  kWow,
+};
+const char* GuestAbiName(GuestAbi abi);
+
+// WOW when all five WOW exports are present, else WASI command when `_start`
+// is exported; otherwise kInvalidModule saying which exports are missing.
+Result<GuestAbi> DetectAbi(const wasm::ModuleInfo& info);
+
+// What an action may reach beyond its own memory.
+struct Capabilities {
+  // Host directories preopened under the same guest path (the `dir`
+  // annotation). Created if missing.
+  std::vector<std::string> dirs;
+  // Links `http.get` (the `net_access` annotation).
+  bool net_access = false;
+};
+
+// The host functions an action with `caps` may import: WASI preview1 always,
+// `http.get` with net_access. Built once per process; thread-safe.
+const wasm::HostFunctions& HostFunctionsFor(const Capabilities& caps);
+
+struct ActivationLimits {
+  uint64_t memory_bytes = 256ull << 20;  // linear memory; OpenWhisk's default 256 MB
+  uint64_t log_bytes = 10ull << 20;      // stdout + stderr kept per activation
+  uint64_t result_bytes = 1ull << 20;    // the result JSON, serialised
+  // Host waits (sleep, http.get) never run past it. Enforcement inside
+  // running guest code comes with the executor's time limits.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+struct ActivationRequest {
+  std::string action_name = "action";
+  // The parameters: a JSON object (text). Anything else is refused.
+  std::string params_json = "{}";
+  std::vector<std::string> env;  // "KEY=VALUE"
+  Capabilities capabilities;
+  ActivationLimits limits;
+};
+
+// OpenWhisk's activation outcomes that an action can cause.
+enum class ActivationStatus { kSuccess, kApplicationError, kDeveloperError };
+const char* ActivationStatusName(ActivationStatus status);
+
+struct LogLine {
+  enum class Stream { kStdout, kStderr } stream;
+  std::string text;
+};
+
+struct ActivationResult {
+  ActivationStatus status = ActivationStatus::kSuccess;
+  // An object or array; for developer errors {"error": "<what went wrong>"}.
+  boost::json::value result;
+  std::vector<LogLine> logs;
+  bool logs_truncated = false;
+  GuestAbi abi = GuestAbi::kWasiCommand;
+  double instantiate_ms = 0;  // fresh instance (memory, data, start function)
+  double run_ms = 0;          // parameters in, guest code, result out
+};
+
+// Runs one activation of `module` on a fresh instance, discarded afterwards.
+// Everything the guest does wrong (traps, exits, bad results) comes back as
+// an ActivationResult with kDeveloperError and a message saying which; a
+// non-OK Result means the platform could not run it (bad request, a
+// capability directory that cannot be created). Thread-safe: any number of
+// activations of one module may run at once on different threads.
+Result<ActivationResult> RunActivation(const wasm::Module& module, const ActivationRequest& request);
+
+}  // namespace wow::abi

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wow::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the action or the compile failed
+inline constexpr int kExitUsage = 2;   // bad arguments or unreadable input
+
+struct EngineFlags {
+  std::string data_dir = ".wow";
+  std::string engine = "aot";
+  std::string cc = "cc";
+  std::string opt_level = "2";
+};
+
+struct CompileFlags {
+  EngineFlags engine;
+  std::string module_path;
+};
+
+struct RunFlags {
+  EngineFlags engine;
+  std::string module_path;
+  std::vector<std::pair<std::string, std::string>> params;  // -p KEY VALUE
+  std::vector<std::string> param_files;                      // -P file.json
+  std::vector<std::string> dirs;                             // --dir
+  std::vector<std::string> env;                              // --env KEY=VALUE
+  bool net = false;
+  uint64_t memory_mb = 256;
+  std::string action_name;
+  bool timings = false;
+};
+
+int RunCompile(const CompileFlags& flags);
+int RunRun(const RunFlags& flags);
+
+}  // namespace wow::cli

@@ -1,0 +1,45 @@
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/module_file.h"
+#include "wasm/engine_factory.h"
+
+namespace wow::cli {
+
+wasm::EngineOptions ToEngineOptions(const EngineFlags& flags) {
+  wasm::EngineOptions options;
+  options.data_dir = flags.data_dir;
+  options.cc = flags.cc;
+  options.opt_level = flags.opt_level;
+  return options;
+}
+
+int RunCompile(const CompileFlags& flags) {
+  auto wasm = ReadModuleFile(flags.module_path);
+  if (!wasm.ok()) {
+    fmt::print(stderr, "wow compile: {}\n", wasm.status().ToString());
+    return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
+  }
+  auto engine = wasm::CreateEngine(flags.engine.engine, ToEngineOptions(flags.engine));
+  if (!engine.ok()) {
+    fmt::print(stderr, "wow compile: {}\n", engine.status().ToString());
+    return kExitUsage;
+  }
+  auto prepared = (*engine)->Prepare(*wasm);
+  if (!prepared.ok()) {
+    fmt::print(stderr, "wow compile: {}\n", prepared.status().ToString());
+    return kExitFailed;
+  }
+  fmt::print("{}\n", prepared->artifact.string());
+  if (prepared->cache_hit) {
+    fmt::print(stderr, "compiled: cache hit (no compile)\n");
+  } else {
+    fmt::print(stderr, "compiled in {:.1f} ms (-O{}, {})\n", prepared->compile_ms, flags.engine.opt_level,
+               flags.engine.cc);
+  }
+  return kExitOk;
+}
+
+}  // namespace wow::cli

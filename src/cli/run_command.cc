@@ -1,0 +1,97 @@
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "abi/action_runner.h"
+#include "cli/commands.h"
+#include "cli/module_file.h"
+#include "common/files.h"
+#include "common/json.h"
+#include "wasm/engine_factory.h"
+
+namespace wow::cli {
+
+wasm::EngineOptions ToEngineOptions(const EngineFlags& flags);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// -P files first, then -p pairs, so single parameters override files.
+Result<std::string> BuildParams(const RunFlags& flags) {
+  boost::json::object params;
+  for (const auto& file : flags.param_files) {
+    WOW_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+    auto value = ParseJson(text);
+    if (!value.ok()) return value.status().WithContext(file);
+    if (!value->is_object()) return Status::InvalidArgument(file + ": parameters must be a JSON object");
+    for (auto& [k, v] : value->as_object()) params[k] = v;
+  }
+  for (const auto& [key, value] : flags.params) params[key] = ParseParamValue(value);
+  return ToJson(params);
+}
+
+}  // namespace
+
+int RunRun(const RunFlags& flags) {
+  auto params = BuildParams(flags);
+  if (!params.ok()) {
+    fmt::print(stderr, "wow run: {}\n", params.status().ToString());
+    return kExitUsage;
+  }
+  auto wasm = ReadModuleFile(flags.module_path);
+  if (!wasm.ok()) {
+    fmt::print(stderr, "wow run: {}\n", wasm.status().ToString());
+    return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
+  }
+  auto engine = wasm::CreateEngine(flags.engine.engine, ToEngineOptions(flags.engine));
+  if (!engine.ok()) {
+    fmt::print(stderr, "wow run: {}\n", engine.status().ToString());
+    return kExitUsage;
+  }
+  abi::Capabilities caps;
+  for (const auto& d : flags.dirs) caps.dirs.push_back(std::filesystem::absolute(d).lexically_normal().string());
+  caps.net_access = flags.net;
+
+  auto t0 = Clock::now();
+  auto prepared = (*engine)->Prepare(*wasm);
+  if (!prepared.ok()) {
+    fmt::print(stderr, "wow run: {}\n", prepared.status().ToString());
+    return kExitFailed;
+  }
+  double prepare_ms = MsSince(t0);
+  auto t1 = Clock::now();
+  auto module = (*engine)->Load(*wasm, abi::HostFunctionsFor(caps));
+  if (!module.ok()) {
+    fmt::print(stderr, "wow run: {}\n", module.status().ToString());
+    return kExitFailed;
+  }
+  double load_ms = MsSince(t1);
+
+  abi::ActivationRequest request;
+  request.action_name = flags.action_name.empty() ? std::filesystem::path(flags.module_path).stem().string()
+                                                  : flags.action_name;
+  request.params_json = std::move(params).value();
+  request.env = flags.env;
+  request.capabilities = caps;
+  request.limits.memory_bytes = flags.memory_mb << 20;
+  auto result = abi::RunActivation(**module, request);
+  if (!result.ok()) {
+    fmt::print(stderr, "wow run: {}\n", result.status().ToString());
+    return kExitFailed;
+  }
+  for (const auto& line : result->logs) fmt::print(stderr, "{}\n", line.text);
+  fmt::print("{}\n", ToJson(result->result));
+  if (flags.timings) {
+    fmt::print(stderr, "wow: {} ({} ABI) compile {:.1f} ms{}, load {:.2f} ms, instantiate {:.3f} ms, run {:.3f} ms\n",
+               abi::ActivationStatusName(result->status), abi::GuestAbiName(result->abi), prepare_ms,
+               prepared->cache_hit ? " (cached)" : "", load_ms, result->instantiate_ms, result->run_ms);
+  }
+  return result->status == abi::ActivationStatus::kSuccess ? kExitOk : kExitFailed;
+}
+
+}  // namespace wow::cli
