@@ -36,7 +36,7 @@ int Main(int argc, char** argv) {
   run_cmd->add_option("MODULE", run.module_path, "Module (.wasm or .wat)")->required();
   run_cmd->add_option("-p,--param", run.params, "Parameter KEY VALUE (VALUE as JSON if it parses, else a string)")
       ->allow_extra_args(false);
-  run_cmd->add_option("-P,--param-file", run.param_files, "JSON object file of parameters");
+  run_cmd->add_option("-P,--param-file", run.param_files, "JSON object file of parameters (- for stdin)");
   run_cmd->add_option("--dir", run.dirs, "Grant a host directory (preopened under the same path)");
   run_cmd->add_option("--env", run.env, "Environment variable KEY=VALUE for the action");
   run_cmd->add_flag("--net", run.net, "Grant network access (links http.get)");

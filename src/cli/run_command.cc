@@ -21,11 +21,22 @@ using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+Result<std::string> ReadStdin() {
+  std::string text;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) text.append(buf, n);
+  if (std::ferror(stdin)) return Status::IoError("cannot read parameters from stdin");
+  // An empty stdin means no parameters, as for the native builds.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) text = "{}";
+  return text;
+}
+
 // -P files first, then -p pairs, so single parameters override files.
 Result<std::string> BuildParams(const RunFlags& flags) {
   boost::json::object params;
   for (const auto& file : flags.param_files) {
-    WOW_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+    WOW_ASSIGN_OR_RETURN(std::string text, file == "-" ? ReadStdin() : ReadFile(file));
     auto value = ParseJson(text);
     if (!value.ok()) return value.status().WithContext(file);
     if (!value->is_object()) return Status::InvalidArgument(file + ": parameters must be a JSON object");
