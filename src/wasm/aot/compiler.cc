@@ -89,7 +89,8 @@ const std::string& Compiler::CompilerIdentity() {
     // The compiler's version line, so an upgraded compiler gets new artifacts.
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    auto log = dir_ / fmt::format(".cc-version.{}", ::getpid());
+    // Unique per engine: several engines in one process may ask at once.
+    auto log = dir_ / fmt::format(".cc-version.{}.{:x}", ::getpid(), reinterpret_cast<uintptr_t>(this));
     auto r = RunProcess({options_.cc, "--version"}, log);
     std::filesystem::remove(log, ec);
     identity_ = options_.cc + "|";
