@@ -11,6 +11,8 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libsqlite3-dev libzip-dev
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
+  # Rust guests in WOW's style (tests): rust-lld is lld-14, only recommended.
+  rustc libstd-rust-dev-wasm32 lld-14
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #include "abi/action_runner.h"
 
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -62,17 +63,20 @@ std::string DescribeFailure(const Status& status, const wasm::Instance& instance
   return message;
 }
 
+// A result larger than the limit is a developer error, whatever its kind.
+std::optional<std::string> OversizeMessage(const boost::json::value& value, const ActivationLimits& limits) {
+  size_t size = ToJson(value).size();
+  if (size <= limits.result_bytes) return std::nullopt;
+  return fmt::format("The action produced a response that exceeded the allowed length: {} > {} bytes.", size,
+                     limits.result_bytes);
+}
+
 // Applies OpenWhisk's result rules to a parsed result value.
 ActivationResult Classify(ActivationResult result, boost::json::value value, const ActivationLimits& limits) {
   if (!value.is_object() && !value.is_array()) {
     return DeveloperError(std::move(result), "The action did not return a dictionary or array.");
   }
-  size_t size = ToJson(value).size();
-  if (size > limits.result_bytes) {
-    return DeveloperError(std::move(result),
-                          fmt::format("The action produced a response that exceeded the allowed length: {} > {} bytes.",
-                                      size, limits.result_bytes));
-  }
+  if (auto oversize = OversizeMessage(value, limits)) return DeveloperError(std::move(result), *oversize);
   bool is_error = value.is_object() && value.as_object().contains("error");
   result.status = is_error ? ActivationStatus::kApplicationError : ActivationStatus::kSuccess;
   result.result = std::move(value);
@@ -193,6 +197,7 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
     boost::json::value err = std::move((*obj)["Err"]);
     // WOW's Err carries the error itself; OpenWhisk wants {"error": ...}.
     if (!(err.is_object() && err.as_object().contains("error"))) err = boost::json::object{{"error", std::move(err)}};
+    if (auto oversize = OversizeMessage(err, limits)) return DeveloperError(std::move(result), *oversize);
     result.status = ActivationStatus::kApplicationError;
     result.result = std::move(err);
     return result;
@@ -214,10 +219,13 @@ const char* ActivationStatusName(ActivationStatus status) {
 }
 
 Result<GuestAbi> DetectAbi(const wasm::ModuleInfo& info) {
+  // The WOW exports take and return only i32 (pointers and lengths).
   auto has_func = [&](const char* name, size_t params, size_t results) {
     const wasm::ExportDesc* e = info.FindExport(name);
-    return e != nullptr && e->kind == wasm::ExternKind::kFunc && e->sig.params.size() == params &&
-           e->sig.results.size() == results;
+    if (e == nullptr || e->kind != wasm::ExternKind::kFunc) return false;
+    const wasm::FuncSig want{std::vector<wasm::ValType>(params, wasm::ValType::kI32),
+                             std::vector<wasm::ValType>(results, wasm::ValType::kI32)};
+    return e->sig == want;
   };
   bool has_memory = false;
   for (const auto& e : info.exports) has_memory |= e.kind == wasm::ExternKind::kMemory;
