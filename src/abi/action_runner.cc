@@ -83,14 +83,20 @@ ActivationResult Classify(ActivationResult result, boost::json::value value, con
   return result;
 }
 
-Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, std::vector<std::string> args,
-                                          std::string stdin_data) {
+Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, GuestAbi abi,
+                                          std::vector<std::string> args, std::string stdin_data) {
   wasi::WasiOptions options;
   options.args = std::move(args);
   options.env = request.env;
   options.stdin_data = std::move(stdin_data);
-  // The result of a WASI command travels on stdout too.
-  options.output_limit_bytes = request.limits.log_bytes + request.limits.result_bytes;
+  options.output_limit_bytes = request.limits.log_bytes;
+  if (abi == GuestAbi::kWasiCommand) {
+    // The result line travels on stdout after the logs: keep stdout's tail
+    // apart from the log limit so it survives a chatty guest, and let the
+    // captured output hold the result too when the logs are within limits.
+    options.output_limit_bytes += request.limits.result_bytes + 2;
+    options.stdout_tail_bytes = request.limits.result_bytes + 2;
+  }
   options.net_access = request.capabilities.net_access;
   options.deadline = request.limits.deadline;
   for (const auto& dir : request.capabilities.dirs) {
@@ -104,33 +110,57 @@ Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, std:
   return options;
 }
 
-// Collects logs from the WASI context; for WASI commands the result line is
-// taken out of stdout first.
-void CollectLogs(wasi::WasiContext& wasi, std::string_view stdout_text, ActivationResult& result) {
-  AppendLines(stdout_text, LogLine::Stream::kStdout, result.logs);
-  AppendLines(wasi.stderr_text(), LogLine::Stream::kStderr, result.logs);
-  result.logs_truncated = wasi.output_truncated();
-  if (result.logs_truncated) {
-    result.logs.push_back({LogLine::Stream::kStderr, "Logs were truncated because the total bytes size exceeds the limit."});
-  }
+constexpr char kTruncatedLogsLine[] = "Logs were truncated because the total bytes size exceeds the limit.";
+
+// Turns captured output into log lines, at most `limits.log_bytes` of them
+// (stdout first); `written` is how many log bytes the guest produced.
+void CollectLogs(std::string_view stdout_logs, std::string_view stderr_logs, uint64_t written,
+                 const ActivationLimits& limits, ActivationResult& result) {
+  uint64_t budget = limits.log_bytes;
+  if (stdout_logs.size() > budget) stdout_logs = stdout_logs.substr(0, budget);
+  budget -= stdout_logs.size();
+  if (stderr_logs.size() > budget) stderr_logs = stderr_logs.substr(0, budget);
+  AppendLines(stdout_logs, LogLine::Stream::kStdout, result.logs);
+  AppendLines(stderr_logs, LogLine::Stream::kStderr, result.logs);
+  result.logs_truncated = written > limits.log_bytes;
+  if (result.logs_truncated) result.logs.push_back({LogLine::Stream::kStderr, kTruncatedLogsLine});
+}
+
+// All output of the guest is logs (WOW ABI, or a failed WASI command).
+void CollectAllLogs(const wasi::WasiContext& wasi, const ActivationLimits& limits, ActivationResult& result) {
+  CollectLogs(wasi.stdout_text(), wasi.stderr_text(), wasi.stdout_written() + wasi.stderr_written(), limits, result);
 }
 
 ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, wasm::Instance& instance,
                                    wasi::WasiContext& wasi, const ActivationLimits& limits) {
-  // The result is the last non-empty stdout line; everything else is logs.
-  std::string out = wasi.TakeStdout();
-  size_t end = out.size();
-  while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r' || out[end - 1] == ' ')) --end;
-  size_t begin = out.rfind('\n', end == 0 ? 0 : end - 1);
-  begin = (begin == std::string::npos || end == 0) ? 0 : begin + 1;
-  std::string last_line = out.substr(begin, end - begin);
-  bool failed = !call.ok() || instance.exit_code().value_or(0) != 0;
-  // A failed action's output is all logs.
-  CollectLogs(wasi, failed ? std::string_view(out) : std::string_view(out).substr(0, begin), result);
-  if (!call.ok()) return DeveloperError(std::move(result), DescribeFailure(call, instance, limits));
+  if (!call.ok()) {
+    CollectAllLogs(wasi, limits, result);
+    return DeveloperError(std::move(result), DescribeFailure(call, instance, limits));
+  }
   if (int code = instance.exit_code().value_or(0); code != 0) {
+    CollectAllLogs(wasi, limits, result);
     return DeveloperError(std::move(result), fmt::format("The action exited with code {}.", code));
   }
+  // The result is the last non-empty stdout line, found in stdout's tail.
+  std::string_view tail = wasi.stdout_tail();
+  size_t end = tail.find_last_not_of(" \t\r\n");
+  end = end == std::string_view::npos ? 0 : end + 1;
+  size_t nl = end == 0 ? std::string_view::npos : tail.rfind('\n', end - 1);
+  bool tail_is_everything = wasi.stdout_written() == tail.size();
+  if (nl == std::string_view::npos && !tail_is_everything) {
+    CollectAllLogs(wasi, limits, result);
+    return DeveloperError(std::move(result),
+                          fmt::format("The action produced a response that exceeded the allowed length: > {} bytes.",
+                                      limits.result_bytes));
+  }
+  size_t begin = nl == std::string_view::npos ? 0 : nl + 1;
+  std::string last_line(tail.substr(begin, end - begin));
+  // Everything before the result line is logs; captured stdout is a prefix
+  // of all stdout, so cut it where the result line began.
+  uint64_t result_offset = wasi.stdout_written() - tail.size() + begin;
+  std::string_view stdout_logs = wasi.stdout_text();
+  if (stdout_logs.size() > result_offset) stdout_logs = stdout_logs.substr(0, result_offset);
+  CollectLogs(stdout_logs, wasi.stderr_text(), result_offset + wasi.stderr_written(), limits, result);
   if (last_line.empty()) {
     return DeveloperError(std::move(result), "The action did not produce a result (no output on stdout).");
   }
@@ -147,7 +177,7 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
                         const ActivationRequest& request) {
   const auto& limits = request.limits;
   auto fail = [&](const Status& s) {
-    CollectLogs(wasi, wasi.stdout_text(), result);
+    CollectAllLogs(wasi, limits, result);
     return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
   };
   wasm::GuestMemory* memory = instance.memory();
@@ -158,12 +188,12 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
   if (Status s = instance.Call(kWowAllocate, len_arg, {}); !s.ok()) return fail(s);
   if (Status s = instance.Call(kWowPointer, {}, ret); !s.ok()) return fail(s);
   if (!memory->WriteBytes(static_cast<uint32_t>(ret[0]), params)) {
-    CollectLogs(wasi, wasi.stdout_text(), result);
+    CollectAllLogs(wasi, limits, result);
     return DeveloperError(std::move(result),
                           fmt::format("The action's parameter buffer (at {}) cannot hold {} bytes.", ret[0], params.size()));
   }
   if (Status s = instance.Call(kStart, {}, {}); !s.ok()) return fail(s);
-  CollectLogs(wasi, wasi.stdout_text(), result);
+  CollectAllLogs(wasi, limits, result);
   if (int code = instance.exit_code().value_or(0); code != 0) {
     return DeveloperError(std::move(result), fmt::format("The action exited with code {}.", code));
   }
@@ -281,7 +311,8 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
   } else {
     stdin_data = request.params_json;
   }
-  WOW_ASSIGN_OR_RETURN(wasi::WasiOptions wasi_options, MakeWasiOptions(request, std::move(args), std::move(stdin_data)));
+  WOW_ASSIGN_OR_RETURN(wasi::WasiOptions wasi_options,
+                       MakeWasiOptions(request, abi, std::move(args), std::move(stdin_data)));
   WOW_ASSIGN_OR_RETURN(std::unique_ptr<wasi::WasiContext> wasi, wasi::WasiContext::Create(std::move(wasi_options)));
 
   wasm::InstanceOptions instance_options;
@@ -293,7 +324,7 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
   result.instantiate_ms = MsBetween(t0, t1);
   if (!instance.ok()) {
     const Status& s = instance.status();
-    CollectLogs(*wasi, wasi->stdout_text(), result);
+    CollectAllLogs(*wasi, request.limits, result);
     std::string message = s.code() == Code::kTrap ? "The action trapped while starting: " + s.message()
                                                   : "The action could not start: " + s.message();
     return DeveloperError(std::move(result), message);

@@ -29,7 +29,7 @@ int RunCompile(const CompileFlags& flags) {
   }
   auto prepared = (*engine)->Prepare(*wasm);
   if (!prepared.ok()) {
-    fmt::print(stderr, "wow compile: {}\n", prepared.status().ToString());
+    fmt::print(stderr, "wow compile: {}\n", prepared.status().WithContext(flags.module_path).ToString());
     return kExitFailed;
   }
   fmt::print("{}\n", prepared->artifact.string());

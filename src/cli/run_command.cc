@@ -71,14 +71,14 @@ int RunRun(const RunFlags& flags) {
   auto t0 = Clock::now();
   auto prepared = (*engine)->Prepare(*wasm);
   if (!prepared.ok()) {
-    fmt::print(stderr, "wow run: {}\n", prepared.status().ToString());
+    fmt::print(stderr, "wow run: {}\n", prepared.status().WithContext(flags.module_path).ToString());
     return kExitFailed;
   }
   double prepare_ms = MsSince(t0);
   auto t1 = Clock::now();
   auto module = (*engine)->Load(*wasm, abi::HostFunctionsFor(caps));
   if (!module.ok()) {
-    fmt::print(stderr, "wow run: {}\n", module.status().ToString());
+    fmt::print(stderr, "wow run: {}\n", module.status().WithContext(flags.module_path).ToString());
     return kExitFailed;
   }
   double load_ms = MsSince(t1);

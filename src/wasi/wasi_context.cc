@@ -91,12 +91,25 @@ size_t WasiContext::ReadStdin(std::span<uint8_t> dst) {
 }
 
 void WasiContext::WriteOutput(OutputStream stream, std::span<const uint8_t> bytes) {
+  (stream == OutputStream::kStdout ? stdout_written_ : stderr_written_) += bytes.size();
+  if (stream == OutputStream::kStdout && options_.stdout_tail_bytes > 0) {
+    uint64_t cap = options_.stdout_tail_bytes;
+    std::span<const uint8_t> recent = bytes.size() > cap ? bytes.last(cap) : bytes;
+    stdout_tail_.append(reinterpret_cast<const char*>(recent.data()), recent.size());
+    if (stdout_tail_.size() > 2 * cap) stdout_tail_.erase(0, stdout_tail_.size() - cap);
+  }
   uint64_t keep = std::min<uint64_t>(bytes.size(), output_remaining());
   if (keep < bytes.size()) output_truncated_ = true;
   if (keep == 0) return;
   std::string& out = stream == OutputStream::kStdout ? stdout_ : stderr_;
   out.append(reinterpret_cast<const char*>(bytes.data()), keep);
   output_used_ += keep;
+}
+
+std::string_view WasiContext::stdout_tail() const {
+  std::string_view tail = stdout_tail_;
+  if (tail.size() > options_.stdout_tail_bytes) tail.remove_prefix(tail.size() - options_.stdout_tail_bytes);
+  return tail;
 }
 
 bool WasiContext::SleepUntil(uint64_t monotonic_ns) const {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct WasiOptions {
   // dropped (the guest still sees its writes succeed, so it cannot spin on
   // them) and output_truncated() turns true. Default 10 MiB.
   uint64_t output_limit_bytes = 10ull << 20;
+  // The last bytes of stdout kept apart from the limit, so the result line
+  // of a WASI command survives however much the guest logged. Default 0.
+  uint64_t stdout_tail_bytes = 0;
   // Guest descriptors open at once, stdio and preopens included; beyond it
   // path_open fails with EMFILE. Bounds the host descriptors one guest can
   // hold. Default 1024.
@@ -82,6 +86,11 @@ class WasiContext {
   std::string TakeStderr() { return std::exchange(stderr_, {}); }
   // True when output was dropped because of output_limit_bytes.
   bool output_truncated() const { return output_truncated_; }
+  // The last min(stdout_tail_bytes, written) bytes the guest wrote to stdout.
+  std::string_view stdout_tail() const;
+  // Bytes the guest wrote to each stream, kept or not.
+  uint64_t stdout_written() const { return stdout_written_; }
+  uint64_t stderr_written() const { return stderr_written_; }
   // The code passed to proc_exit, once the guest called it.
   std::optional<int> exit_code() const { return exit_code_; }
   bool net_access() const { return options_.net_access; }
@@ -122,6 +131,9 @@ class WasiContext {
   std::string stdout_;
   std::string stderr_;
   uint64_t output_used_ = 0;
+  uint64_t stdout_written_ = 0;
+  uint64_t stderr_written_ = 0;
+  std::string stdout_tail_;  // grows to 2x stdout_tail_bytes, then is cut back
   bool output_truncated_ = false;
   std::optional<int> exit_code_;
   std::optional<uint64_t> cpu_base_ns_;

@@ -19,7 +19,8 @@ namespace wow::wasm {
 struct InstanceOptions {
   // Linear memory may not grow past this many bytes; memory.grow beyond it
   // returns -1 as Wasm specifies. A module whose initial memory is larger
-  // fails to instantiate. Default 256 MiB.
+  // fails to instantiate. 0 means no limit beyond Wasm's own (just under
+  // 4 GiB: a memory of exactly 4 GiB is not supported). Default 256 MiB.
   uint64_t memory_limit_bytes = 256ull << 20;
   // Embedder state passed to host functions as HostCall::data.
   void* host_data = nullptr;

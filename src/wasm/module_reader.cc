@@ -27,10 +27,14 @@ wabt::Features SupportedFeatures() {
   return f;
 }
 
+// "<message> (at byte 0x1a)", one per error, without wabt's file prefix.
 std::string FormatErrors(const wabt::Errors& errors) {
-  std::string text = wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+  std::string text;
+  for (const auto& e : errors) {
+    if (!text.empty()) text += "; ";
+    text += fmt::format("{} (at byte {:#x})", e.message, e.loc.offset);
+  }
+  return text.empty() ? "unknown error" : text;
 }
 
 Result<ValType> ToValType(wabt::Type t) {

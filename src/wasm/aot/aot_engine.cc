@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "wasm/aot/aot_runtime.h"
+#include "wasm/aot/artifact_info.h"
 #include "wasm/aot/c_codegen.h"
 #include "wasm/aot/compiler.h"
 #include "wasm/aot/glue_abi.h"
@@ -73,28 +74,13 @@ class Artifact {
   Artifact(void* handle, const GlueModule* glue) : handle_(handle), glue_(glue) {}
 
   Status Describe() {
-    for (uint32_t i = 0; i < glue_->num_imports; ++i) {
-      const GlueImport& imp = glue_->imports[i];
-      ImportDesc d;
-      d.module = imp.module;
-      d.name = imp.name;
-      d.kind = ExternKind::kFunc;
-      WOW_ASSIGN_OR_RETURN(d.sig, ParseSig(imp.sig));
-      info_.imports.push_back(std::move(d));
-    }
+    WOW_ASSIGN_OR_RETURN(info_, DecodeModuleInfo(glue_->module_info_json));
+    // Callable exports and their glue trampolines, by name.
     for (uint32_t i = 0; i < glue_->num_exports; ++i) {
       const GlueExport& exp = glue_->exports[i];
-      ExportDesc d;
-      d.name = exp.name;
-      d.kind = ExternKind::kFunc;
-      WOW_ASSIGN_OR_RETURN(d.sig, ParseSig(exp.sig));
-      export_sigs_.push_back(d.sig);
-      exports_.emplace(d.name, i);
-      info_.exports.push_back(std::move(d));
-    }
-    if (glue_->memory != nullptr) {
-      info_.has_memory = true;
-      info_.exports.push_back(ExportDesc{"memory", ExternKind::kMemory, {}});
+      WOW_ASSIGN_OR_RETURN(FuncSig sig, ParseSig(exp.sig));
+      export_sigs_.push_back(std::move(sig));
+      exports_.emplace(exp.name, i);
     }
     return Status::Ok();
   }
@@ -154,8 +140,8 @@ class AotInstance : public Instance {
     }
     if (ctx_.exited) {
       dead_ = true;
-      return Status::Error(Code::kTrap, Phase::kInstantiation,
-                           fmt::format("the start function called proc_exit({})", ctx_.exit_code));
+      return Status::Trap(TrapKind::kHostError,
+                          fmt::format("the start function called proc_exit({})", ctx_.exit_code));
     }
     return Status::Ok();
   }

@@ -30,7 +30,8 @@ enum Unwind : int {
 constexpr size_t kAltStackBytes = 64 * 1024;
 // A host function needs this much native stack left; deeper guests trap
 // instead of overflowing inside C++ code.
-constexpr uintptr_t kHostStackReserve = 256 * 1024;
+// Worker threads therefore need stacks well above this (1 MiB or more).
+constexpr uintptr_t kHostStackReserve = 128 * 1024;
 
 // Per-thread state. Plain data only: read from the signal handler.
 struct ThreadState {
@@ -339,7 +340,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, u
         "the module's initial memory ({} MiB) exceeds the memory limit of {} MiB", bytes >> 20,
         ctx->memory_limit_bytes >> 20));
   }
-  if (initial_pages > 65536) wow::wasm::aot::ResourceError("initial memory above 4 GiB");
+  // wasm_rt_memory_t keeps the size in 32 bits: 4 GiB itself does not fit.
+  if (initial_pages >= 65536) wow::wasm::aot::ResourceError("initial memory of 4 GiB or more is not supported");
   uint8_t* data = MemoryPool::Instance().Acquire(bytes);
   if (data == nullptr) wow::wasm::aot::ResourceError("no linear memory slot available (pool exhausted)");
   memory->data = data;

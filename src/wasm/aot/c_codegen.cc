@@ -9,6 +9,7 @@
 #include "wabt/generate-names.h"
 #include "wabt/ir.h"
 #include "wabt/stream.h"
+#include "wasm/aot/artifact_info.h"
 #include "wasm/aot/glue_abi.h"
 
 namespace wow::wasm::aot {
@@ -108,6 +109,7 @@ typedef struct {
   const wow_glue_export_t* exports;
   uint32_t num_imports;
   const wow_glue_import_t* imports;
+  const char* module_info_json;
 } wow_glue_module_t;
 
 extern void wow_host_call(void* host, uint32_t index, const uint64_t* args, uint64_t* results);
@@ -155,6 +157,23 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
                                        imp->module_name, imp->field_name));
     }
     import_modules.insert(imp->module_name);
+  }
+
+  // The host must see the module's memory even when it is not exported
+  // (HostCall::memory); export it under a name no one else uses.
+  std::string hidden_memory_export;
+  if (!m.memories.empty()) {
+    bool exported = false;
+    for (const wabt::Export* exp : m.exports) exported |= exp->kind == wabt::ExternalKind::Memory;
+    if (!exported) {
+      hidden_memory_export = "__wow_memory";
+      while (m.GetExport(hidden_memory_export) != nullptr) hidden_memory_export += "_";
+      auto field = std::make_unique<wabt::ExportModuleField>();
+      field->export_.name = hidden_memory_export;
+      field->export_.kind = wabt::ExternalKind::Memory;
+      field->export_.var = wabt::Var(0, wabt::Location());
+      m.AppendField(std::move(field));
+    }
   }
 
   if (wabt::Failed(wabt::GenerateNames(&m)) || wabt::Failed(wabt::ApplyNames(&m))) {
@@ -253,10 +272,11 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
                         SigString(fi->func.decl.sig));
   }
   glue += "  {0, 0, 0}\n};\n";
+  glue += fmt::format("static const char wow_module_info[] = {};\n", CStringLiteral(EncodeModuleInfo(parsed.info)));
   glue += fmt::format(
       "__attribute__((visibility(\"default\"))) const wow_glue_module_t wow_module_v1 = {{\n"
       "  {}u, (uint32_t)sizeof({}_instance_t), {}_init_module, wow_instantiate, wow_free, {},\n"
-      "  {}u, wow_exports, {}u, wow_imports\n}};\n",
+      "  {}u, wow_exports, {}u, wow_imports, wow_module_info\n}};\n",
       kGlueAbiVersion, mod, mod, memory_export.empty() ? "0" : "wow_memory", export_entries.size(), m.imports.size());
 
   out.source += glue;

@@ -17,7 +17,7 @@ struct GeneratedC {
 
 // Version of the glue ABI between generated artifacts and the loader; part of
 // the artifact cache key.
-inline constexpr int kGlueAbiVersion = 1;
+inline constexpr int kGlueAbiVersion = 2;
 
 // wasm2c's C-name mangling (wabt 1.0.32): "Z_" then the name with every byte
 // outside [A-Za-z0-9_] (and 'Z' itself) written as Z + two hex digits.

@@ -22,7 +22,7 @@ extern char** environ;
 namespace wow::wasm::aot {
 namespace {
 
-constexpr char kEngineVersion[] = "wow-aot-1/wabt-1.0.32";
+constexpr char kEngineVersion[] = "wow-aot-2/wabt-1.0.32";
 
 struct ProcessResult {
   int exit_code = -1;
@@ -173,6 +173,9 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
       "-fno-strict-aliasing",
       // wasm2c relies on these for Wasm semantics (NaN bits, traps).
       "-fno-fast-math", "-ffp-contract=off",
+      // Guest frames larger than the guard page must still touch it first,
+      // so deep recursion traps instead of writing past the stack.
+      "-fstack-clash-protection",
       "-I" + work.path().string(), "-o", tmp_so.string(), (work.path() / "module.c").string()};
   WOW_ASSIGN_OR_RETURN(ProcessResult cc, RunProcess(argv, work.path() / "cc.log"));
   if (cc.exit_code != 0) {

@@ -37,6 +37,7 @@ struct GlueModule {
   const GlueExport* exports;
   uint32_t num_imports;
   const GlueImport* imports;  // function imports, in import order
+  const char* module_info_json;  // the module's ModuleInfo, see artifact_info.h
 };
 
 }  // namespace wow::wasm::aot

@@ -1,0 +1,59 @@
+#pragma once
+
+// Helpers shared by the engine benchmarks (engine_bench, instantiation_soak):
+// file and module fixtures, process memory figures, and running the native
+// example builds. Not thread-safe unless stated.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace wow::bench {
+
+// Where the build put things (compile definitions set by bench/CMakeLists.txt).
+std::filesystem::path SourceDir();
+std::filesystem::path BinaryDir();
+// <build>/examples/<name>.wasm and <build>/examples/native/<name>.
+std::filesystem::path ExampleWasm(std::string_view name);
+std::filesystem::path ExampleNative(std::string_view name);
+
+// Reads a whole file as bytes; aborts the program with a message when it
+// cannot (benchmarks have no one to return an error to).
+std::vector<uint8_t> ReadBytesOrDie(const std::filesystem::path& path);
+// Converts .wat text to Wasm, aborting on a syntax error.
+std::vector<uint8_t> WatOrDie(std::string_view text);
+
+// Returns `wasm` with a custom section `name` holding `payload` appended:
+// the same code under a different content hash, i.e. a cache miss.
+std::vector<uint8_t> WithCustomSection(std::vector<uint8_t> wasm, std::string_view name, std::string_view payload);
+
+// A small (~1 KB of text) module whose code depends on `seed`: a few
+// functions with loops, a data segment and one page of memory.
+std::string SmallModuleWat(uint32_t seed);
+
+// Process memory from /proc/self/statm, in bytes.
+struct ProcessMemory {
+  uint64_t vsz = 0;     // virtual size (address space reserved)
+  uint64_t rss = 0;     // resident pages
+  uint64_t shared = 0;  // resident file-backed pages (shared libraries, artifacts)
+};
+ProcessMemory ReadProcessMemory();
+
+// The output of one run of a native example program.
+struct NativeRun {
+  int exit_code = -1;
+  std::string last_line;  // the result: last non-empty stdout line
+  std::chrono::nanoseconds elapsed{};  // spawn to reaped, wall clock
+  std::chrono::nanoseconds cpu{};      // the child's user + system CPU time
+};
+
+// Runs `program` with `stdin_data` on its stdin (posix_spawn, pipes), waits
+// for it and returns its exit code and last stdout line.
+Result<NativeRun> RunNative(const std::filesystem::path& program, std::string_view stdin_data);
+
+}  // namespace wow::bench
