@@ -38,6 +38,10 @@
  *    line, and the exit status is 0 for WOW_OK and 1 for WOW_ERROR (the error
  *    object is still printed).
  *
+ * WOW_COMMAND(handler) instead builds a WASI-command action on every target,
+ * wasm included (parameters on stdin, result as the last stdout line): for
+ * hosts that speak only WASI, and to show that protocol (examples/clock.c).
+ *
  * Contract of a handler (see wow_handler below):
  *  - `params[0..len)` is a validated JSON object; it is not NUL-terminated.
  *  - The handler writes its result, a JSON object or array, into `out` (with
@@ -1076,6 +1080,41 @@ static inline int wow__invoke(wow_handler handler, const char* params,
   return rc;
 }
 
+/*
+ * The WASI-command protocol over stdio: parameters on stdin (empty means
+ * {}), the result as the last stdout line, exit status 0 for WOW_OK and 1 for
+ * WOW_ERROR. Behind WOW_COMMAND on every target, and behind WOW_ACTION in
+ * native builds.
+ */
+static inline int wow__run_command(wow_handler handler, int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  wow_buf input = WOW_BUF_INIT;
+  wow_output result = WOW_BUF_INIT;
+  int rc;
+  if (!wow_read_all(stdin, &input))
+    rc = wow_error(&result, "cannot read parameters from stdin: %s",
+                   input.failed ? "out of memory" : strerror(errno));
+  else
+    rc = wow__invoke(handler, input.data != NULL ? input.data : "", input.len,
+                     &result);
+  wow_buf_free(&input);
+  if (result.failed) {
+    rc = WOW_ERROR;
+    fputs(WOW__OOM_RESULT "\n", stdout);
+  } else {
+    fwrite(result.data, 1, result.len, stdout);
+    fputc('\n', stdout);
+  }
+  wow_buf_free(&result);
+  if (fflush(stdout) != 0) return 1;
+  return rc == WOW_OK ? 0 : 1;
+}
+
+/* Makes `handler` a WASI-command action on every target (wasm included). */
+#define WOW_COMMAND(handler) \
+  int main(int argc, char** argv) { return wow__run_command((handler), argc, argv); }
+
 #if defined(__wasm__)
 
 /* The exported buffer: parameters in, {"Ok":...}/{"Err":...} out. */
@@ -1196,33 +1235,7 @@ static inline int wow__run(wow_handler handler, int argc, char** argv) {
 
 #else /* native: the WASI-command protocol over stdio */
 
-static inline int wow__run(wow_handler handler, int argc, char** argv) {
-  (void)argc;
-  (void)argv;
-  wow_buf input = WOW_BUF_INIT;
-  wow_output result = WOW_BUF_INIT;
-  int rc;
-  if (!wow_read_all(stdin, &input))
-    rc = wow_error(&result, "cannot read parameters from stdin: %s",
-                   input.failed ? "out of memory" : strerror(errno));
-  else
-    rc = wow__invoke(handler, input.data != NULL ? input.data : "", input.len,
-                     &result);
-  wow_buf_free(&input);
-  if (result.failed) {
-    rc = WOW_ERROR;
-    fputs(WOW__OOM_RESULT "\n", stdout);
-  } else {
-    fwrite(result.data, 1, result.len, stdout);
-    fputc('\n', stdout);
-  }
-  wow_buf_free(&result);
-  if (fflush(stdout) != 0) return 1;
-  return rc == WOW_OK ? 0 : 1;
-}
-
-#define WOW_ACTION(handler) \
-  int main(int argc, char** argv) { return wow__run((handler), argc, argv); }
+#define WOW_ACTION(handler) WOW_COMMAND(handler)
 
 #endif /* __wasm__ */
 

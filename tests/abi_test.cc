@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "common/files.h"
+#include "engine_fixture.h"
 #include "common/json.h"
 #include "wasm/engine_factory.h"
 #include "wasm/module_reader.h"
@@ -200,42 +201,18 @@ json::value Json(std::string_view text) {
   return v.ok() ? std::move(v).value() : json::value();
 }
 
-std::string EngineName(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  for (char& c : name) {
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
-
 // ---- fixture ---------------------------------------------------------------
 
 // One engine per test; the artifact cache (a temporary data dir) is shared by
 // the suite, so a module compiles once per process.
-class AbiTest : public ::testing::TestWithParam<std::string> {
+class AbiTest : public wow::testing::EngineFixture {
  protected:
-  static void SetUpTestSuite() { data_dir_ = new TempDir("wow-abi-test"); }
-  static void TearDownTestSuite() {
-    delete data_dir_;
-    data_dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    wasm::EngineOptions options;
-    options.data_dir = data_dir_->path();
-    auto engine = wasm::CreateEngine(GetParam(), options);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-  }
-
   std::shared_ptr<const wasm::Module> Load(std::span<const uint8_t> wasm, const Capabilities& caps = {}) {
     if (wasm.empty()) {
       ADD_FAILURE() << "no module bytes";
       return nullptr;
     }
-    auto module = engine_->Load(wasm, HostFunctionsFor(caps));
-    EXPECT_TRUE(module.ok()) << module.status().ToString();
-    return module.ok() ? std::move(module).value() : nullptr;
+    return LoadModule(wasm, caps);
   }
 
   std::shared_ptr<const wasm::Module> LoadWat(std::string_view wat, const Capabilities& caps = {}) {
@@ -251,13 +228,8 @@ class AbiTest : public ::testing::TestWithParam<std::string> {
     return failed;
   }
 
-  // Runs one activation; a platform failure (non-OK Result) fails the test and
-  // comes back as a developer error saying so.
   static ActivationResult Run(const wasm::Module& module, const ActivationRequest& request) {
-    auto result = RunActivation(module, request);
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    if (!result.ok()) return NotRun("RunActivation failed: " + result.status().ToString());
-    return std::move(result).value();
+    return RunOrFail(module, request);
   }
 
   // Loads `wat` and runs it once with `params` and `limits`.
@@ -276,12 +248,7 @@ class AbiTest : public ::testing::TestWithParam<std::string> {
 
   // An example module, or empty when the examples were not built.
   static std::vector<uint8_t> Example(const std::string& name) { return GuestFile(kExamples / (name + ".wasm")); }
-
-  static TempDir* data_dir_;
-  std::unique_ptr<wasm::Engine> engine_;
 };
-
-TempDir* AbiTest::data_dir_ = nullptr;
 
 #define SKIP_IF_EMPTY(bytes, what) \
   if ((bytes).empty()) GTEST_SKIP() << what << " not built (needs clang-16 + wasi-libc)"
@@ -944,8 +911,10 @@ TEST_P(ConfinementTest, WithoutAGrantNothingOpens) {
   ExpectNothingOutside();
 }
 
-INSTANTIATE_TEST_SUITE_P(WasmEngines, AbiTest, ::testing::ValuesIn(wasm::AvailableEngines()), EngineName);
-INSTANTIATE_TEST_SUITE_P(WasmEngines, ConfinementTest, ::testing::ValuesIn(wasm::AvailableEngines()), EngineName);
+INSTANTIATE_TEST_SUITE_P(WasmEngines, AbiTest, ::testing::ValuesIn(wasm::AvailableEngines()),
+                         wow::testing::EngineName);
+INSTANTIATE_TEST_SUITE_P(WasmEngines, ConfinementTest, ::testing::ValuesIn(wasm::AvailableEngines()),
+                         wow::testing::EngineName);
 
 }  // namespace
 }  // namespace wow::abi

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "abi/action_runner.h"
+#include "engine_fixture.h"
 #include "common/files.h"
 #include "common/json.h"
 #include "common/sha256.h"
@@ -102,63 +103,27 @@ std::string RunNative(const std::string& name, std::string_view params) {
   return last;
 }
 
-std::string EngineName(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  for (char& c : name) {
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
-
 // One engine per test; the artifact cache is shared by the suite, so each
 // example compiles once per process.
-class ExamplesTest : public ::testing::TestWithParam<std::string> {
+class ExamplesTest : public wow::testing::EngineFixture {
  protected:
-  static void SetUpTestSuite() { data_dir_ = new TempDir("wow-examples-test"); }
-  static void TearDownTestSuite() {
-    delete data_dir_;
-    data_dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    wasm::EngineOptions options;
-    options.data_dir = data_dir_->path();
-    auto engine = wasm::CreateEngine(GetParam(), options);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-  }
-
   // Loads examples/<name>.wasm with `caps`; null (and the test skipped by the
   // caller) when it was not built, null and a failure when it does not load.
   std::shared_ptr<const wasm::Module> Example(const std::string& name, const Capabilities& caps = {}) {
     auto bytes = ReadFile(kExamples / (name + ".wasm"));
     if (!bytes.ok()) return nullptr;
     std::span<const uint8_t> wasm(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
-    auto module = engine_->Load(wasm, HostFunctionsFor(caps));
-    EXPECT_TRUE(module.ok()) << name << ": " << module.status().ToString();
-    return module.ok() ? std::move(module).value() : nullptr;
+    return LoadModule(wasm, caps, name);
   }
 
   static ActivationResult Run(const wasm::Module& module, std::string params, const Capabilities& caps = {}) {
     ActivationRequest request;
     request.params_json = std::move(params);
     request.capabilities = caps;
-    auto result = RunActivation(module, request);
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    if (!result.ok()) {
-      ActivationResult failed;
-      failed.status = ActivationStatus::kDeveloperError;
-      failed.result = json::object{{"error", "RunActivation failed: " + result.status().ToString()}};
-      return failed;
-    }
-    return std::move(result).value();
+    return RunOrFail(module, request);
   }
 
-  static TempDir* data_dir_;
-  std::unique_ptr<wasm::Engine> engine_;
 };
-
-TempDir* ExamplesTest::data_dir_ = nullptr;
 
 #define LOAD_EXAMPLE(var, name, ...)                                                          \
   if (!fs::exists(kExamples / (std::string(name) + ".wasm")))                                 \
@@ -381,7 +346,8 @@ TEST_P(ExamplesTest, EchoReturnsParamsAndLogsOnBothStreams) {
   EXPECT_EQ(empty.result, Json("{}"));
 }
 
-INSTANTIATE_TEST_SUITE_P(WasmEngines, ExamplesTest, ::testing::ValuesIn(wasm::AvailableEngines()), EngineName);
+INSTANTIATE_TEST_SUITE_P(WasmEngines, ExamplesTest, ::testing::ValuesIn(wasm::AvailableEngines()),
+                         wow::testing::EngineName);
 
 }  // namespace
 }  // namespace wow::abi

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace wow::wasm {
+class Engine;
+}
 
 namespace wow::cli {
 
@@ -35,6 +40,10 @@ struct RunFlags {
   std::string action_name;
   bool timings = false;
 };
+
+// The engine the flags ask for; prints the reason and returns null when it
+// cannot be created.
+std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command);
 
 int RunCompile(const CompileFlags& flags);
 int RunRun(const RunFlags& flags);

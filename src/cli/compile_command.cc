@@ -8,12 +8,17 @@
 
 namespace wow::cli {
 
-wasm::EngineOptions ToEngineOptions(const EngineFlags& flags) {
+std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command) {
   wasm::EngineOptions options;
   options.data_dir = flags.data_dir;
   options.cc = flags.cc;
   options.opt_level = flags.opt_level;
-  return options;
+  auto engine = wasm::CreateEngine(flags.engine, options);
+  if (!engine.ok()) {
+    fmt::print(stderr, "wow {}: {}\n", command, engine.status().ToString());
+    return nullptr;
+  }
+  return std::move(engine).value();
 }
 
 int RunCompile(const CompileFlags& flags) {
@@ -22,12 +27,9 @@ int RunCompile(const CompileFlags& flags) {
     fmt::print(stderr, "wow compile: {}\n", wasm.status().ToString());
     return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
   }
-  auto engine = wasm::CreateEngine(flags.engine.engine, ToEngineOptions(flags.engine));
-  if (!engine.ok()) {
-    fmt::print(stderr, "wow compile: {}\n", engine.status().ToString());
-    return kExitUsage;
-  }
-  auto prepared = (*engine)->Prepare(*wasm);
+  auto engine = CreateEngineOrReport(flags.engine, "compile");
+  if (engine == nullptr) return kExitUsage;
+  auto prepared = engine->Prepare(*wasm);
   if (!prepared.ok()) {
     fmt::print(stderr, "wow compile: {}\n", prepared.status().WithContext(flags.module_path).ToString());
     return kExitFailed;

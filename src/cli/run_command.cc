@@ -13,8 +13,6 @@
 
 namespace wow::cli {
 
-wasm::EngineOptions ToEngineOptions(const EngineFlags& flags);
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -59,24 +57,21 @@ int RunRun(const RunFlags& flags) {
     fmt::print(stderr, "wow run: {}\n", wasm.status().ToString());
     return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
   }
-  auto engine = wasm::CreateEngine(flags.engine.engine, ToEngineOptions(flags.engine));
-  if (!engine.ok()) {
-    fmt::print(stderr, "wow run: {}\n", engine.status().ToString());
-    return kExitUsage;
-  }
+  auto engine = CreateEngineOrReport(flags.engine, "run");
+  if (engine == nullptr) return kExitUsage;
   abi::Capabilities caps;
   for (const auto& d : flags.dirs) caps.dirs.push_back(std::filesystem::absolute(d).lexically_normal().string());
   caps.net_access = flags.net;
 
   auto t0 = Clock::now();
-  auto prepared = (*engine)->Prepare(*wasm);
+  auto prepared = engine->Prepare(*wasm);
   if (!prepared.ok()) {
     fmt::print(stderr, "wow run: {}\n", prepared.status().WithContext(flags.module_path).ToString());
     return kExitFailed;
   }
   double prepare_ms = MsSince(t0);
   auto t1 = Clock::now();
-  auto module = (*engine)->Load(*wasm, abi::HostFunctionsFor(caps));
+  auto module = engine->Load(*wasm, abi::HostFunctionsFor(caps));
   if (!module.ok()) {
     fmt::print(stderr, "wow run: {}\n", module.status().WithContext(flags.module_path).ToString());
     return kExitFailed;

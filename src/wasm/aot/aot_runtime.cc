@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -210,11 +211,32 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
 }
 
 namespace {
+
+constexpr uint32_t kMaxTableElements = 10'000'000;
+
+// Tables are small and per instance: plain heap arrays.
+template <typename Table>
+void AllocateTable(Table* table, uint32_t elements, uint32_t max_elements) {
+  using Elem = std::remove_pointer_t<decltype(table->data)>;
+  if (elements > kMaxTableElements) ResourceError("table too large");
+  table->data = static_cast<Elem*>(std::calloc(elements ? elements : 1, sizeof(Elem)));
+  if (table->data == nullptr) ResourceError("out of memory for a table");
+  table->size = elements;
+  table->max_size = max_elements;
+}
+
+template <typename Table>
+void FreeTable(Table* table) {
+  std::free(table->data);
+  table->data = nullptr;
+  table->size = 0;
+}
+
 template <typename Table, typename Elem>
 uint32_t GrowTable(Table* table, uint32_t delta, Elem init) {
   uint32_t old = table->size;
   uint64_t want = uint64_t{old} + delta;
-  if (want > table->max_size || want > 10'000'000) return UINT32_MAX;
+  if (want > table->max_size || want > kMaxTableElements) return UINT32_MAX;
   if (delta == 0) return old;
   auto* data = static_cast<Elem*>(std::realloc(table->data, want * sizeof(Elem)));
   if (data == nullptr) return UINT32_MAX;
@@ -376,33 +398,17 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
 }
 
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t elements, uint32_t max_elements) {
-  if (elements > 10'000'000) wow::wasm::aot::ResourceError("table too large");
-  table->data = static_cast<wasm_rt_funcref_t*>(std::calloc(elements ? elements : 1, sizeof(wasm_rt_funcref_t)));
-  if (table->data == nullptr) wow::wasm::aot::ResourceError("out of memory for a table");
-  table->size = elements;
-  table->max_size = max_elements;
+  wow::wasm::aot::AllocateTable(table, elements, max_elements);
 }
 
-void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) {
-  std::free(table->data);
-  table->data = nullptr;
-  table->size = 0;
-}
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) { wow::wasm::aot::FreeTable(table); }
 
 void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements,
                                       uint32_t max_elements) {
-  if (elements > 10'000'000) wow::wasm::aot::ResourceError("table too large");
-  table->data = static_cast<wasm_rt_externref_t*>(std::calloc(elements ? elements : 1, sizeof(wasm_rt_externref_t)));
-  if (table->data == nullptr) wow::wasm::aot::ResourceError("out of memory for a table");
-  table->size = elements;
-  table->max_size = max_elements;
+  wow::wasm::aot::AllocateTable(table, elements, max_elements);
 }
 
-void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) {
-  std::free(table->data);
-  table->data = nullptr;
-  table->size = 0;
-}
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) { wow::wasm::aot::FreeTable(table); }
 
 uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t delta, wasm_rt_funcref_t init) {
   return wow::wasm::aot::GrowTable(table, delta, init);
