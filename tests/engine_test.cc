@@ -1648,6 +1648,451 @@ TEST_P(EngineTest, StackExhaustionWithLargeFramesNeverWritesBelowTheGuardPage) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// ---------------------------------------------------------------- dead loads and memory typing
+
+// Every Wasm load that reads out of bounds traps, even when nothing uses the
+// value. The AoT engine's C compiler would delete such a load (or fold it into
+// a constant) unless the generated code keeps it: these tests pin that down for
+// every load width, with constant and variable addresses, with offsets, for
+// results that only become dead after constant folding, and in loops.
+//
+// Regression guard (aot): written before the engine started rewriting wasm2c's
+// memory accesses (c_codegen.cc, "Memory accesses"). wasm2c's force_read is
+// what keeps such loads; without it, or with "g"/"rm" constraints, these fail.
+struct DeadLoadOp {
+  const char* op;
+  uint32_t size;
+};
+constexpr DeadLoadOp kDeadLoadOps[] = {
+    {"i32.load", 4},     {"i64.load", 8},     {"f32.load", 4},      {"f64.load", 8},      {"i32.load8_s", 1},
+    {"i32.load8_u", 1},  {"i32.load16_s", 2}, {"i32.load16_u", 2},  {"i64.load8_s", 1},   {"i64.load8_u", 1},
+    {"i64.load16_s", 2}, {"i64.load16_u", 2}, {"i64.load32_s", 4},  {"i64.load32_u", 4},
+};
+
+std::string DeadLoadText() {
+  std::string t = "(module\n  (memory (export \"memory\") 1)\n";
+  for (const auto& l : kDeadLoadOps) {
+    std::string name = l.op;
+    // Dropped at a constant address far out of bounds (but inside 4 GiB).
+    t += "  (func (export \"const_" + name + "\") (drop (" + name + " (i32.const 0x7fffffff))))\n";
+    // Dropped at a variable address.
+    t += "  (func (export \"at_" + name + "\") (param $a i32) (drop (" + name + " (local.get $a))))\n";
+    // Dropped, the farthest reachable address: 0xFFFFFFFF + offset 0xFFFFFFFF.
+    t += "  (func (export \"max_" + name + "\") (param $a i32) (drop (" + name +
+         " offset=0xFFFFFFFF (local.get $a))))\n";
+    // The value is set into a local that is never read again.
+    t += "  (func (export \"local_" + name + "\") (param $a i32) (result i32) (local $x " +
+         std::string(name.substr(0, 3)) + ") (local.set $x (" + name +
+         " offset=16 (local.get $a))) (i32.const 7))\n";
+  }
+  t += R"(
+  ;; Results that only become dead once the C compiler folds constants.
+  (func (export "and_zero") (param $a i32) (result i32)
+    (i32.and (i32.load (local.get $a)) (i32.const 0)))
+  (func (export "mul_zero") (param $a i32) (result i64)
+    (i64.mul (i64.load8_u (local.get $a)) (i64.const 0)))
+  (func (export "select_const") (param $a i32) (result i32)
+    (select (i32.const 1) (i32.load16_s (local.get $a)) (i32.const 1)))
+  (func (export "sub_self") (param $a i32) (result i32)
+    (local $x i32) (local.set $x (i32.load (local.get $a))) (i32.sub (local.get $x) (local.get $x)))
+  (func (export "f64_eq_self_or_1") (param $a i32) (result i32)
+    (i32.or (f64.ne (f64.load (local.get $a)) (f64.const 1)) (i32.const 1)))
+  ;; A dead load per iteration at $start + 4*i, i = 0..$n-1. Returns $n.
+  (func (export "loop") (param $start i32) (param $n i32) (result i32) (local $i i32)
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $next
+        (drop (i32.load (i32.add (local.get $start) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $next (i32.lt_u (local.get $i) (local.get $n)))))
+    (local.get $n))
+  ;; A dead load of the same (loop-invariant) address $n times: it may be
+  ;; hoisted, but must run when $n > 0 and must not run when $n == 0.
+  (func (export "loop_invariant") (param $a i32) (param $n i32) (result i32) (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (drop (i64.load (local.get $a)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $i))
+  ;; A loop that sums in-bounds bytes and does one dead load per iteration at $dead.
+  (func (export "sum_with_dead") (param $dead i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $i))))
+        (drop (f32.load (local.get $dead)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $s))
+  (func (export "grow") (param $delta i32) (result i32) (memory.grow (local.get $delta))))
+)";
+  return t;
+}
+
+TEST_P(EngineTest, DeadLoadsTrapWhenOutOfBounds) {
+  auto module = LoadText(DeadLoadText());
+  ASSERT_NE(module, nullptr);
+  auto instance = module->Instantiate({});  // stays usable: in-bounds calls only
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  for (const auto& l : kDeadLoadOps) {
+    std::string name = l.op;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "const_" + name).status, TrapKind::kOutOfBounds)) << "const_" << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "at_" + name, {I32(65536)}).status, TrapKind::kOutOfBounds)) << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "at_" + name, {I32(-1)}).status, TrapKind::kOutOfBounds)) << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "at_" + name, {I32(0x7fffffff)}).status, TrapKind::kOutOfBounds)) << name;
+    // Straddling the end by one byte traps; the last whole value does not.
+    uint32_t last = 65536 - l.size;
+    if (l.size > 1) {
+      EXPECT_TRUE(IsTrap(RunFresh(*module, "at_" + name, {last + 1}).status, TrapKind::kOutOfBounds)) << name;
+    }
+    Outcome ok = CallOn(**instance, "at_" + name, {last});
+    EXPECT_TRUE(ok.status.ok()) << name << ": " << ok.status.ToString();
+    EXPECT_TRUE(CallOn(**instance, "at_" + name, {I32(0)}).status.ok()) << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "max_" + name, {kI32Minus1}).status, TrapKind::kOutOfBounds)) << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "max_" + name, {I32(0)}).status, TrapKind::kOutOfBounds)) << name;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "local_" + name, {I32(65536 - 16)}).status, TrapKind::kOutOfBounds))
+        << "local_" << name;
+    Outcome local = CallOn(**instance, "local_" + name, {last - 16});
+    ASSERT_TRUE(local.status.ok()) << "local_" << name << ": " << local.status.ToString();
+    EXPECT_EQ(local.value, 7u);
+  }
+  for (const char* fn : {"and_zero", "mul_zero", "select_const", "sub_self", "f64_eq_self_or_1"}) {
+    EXPECT_TRUE(IsTrap(RunFresh(*module, fn, {I32(65536)}).status, TrapKind::kOutOfBounds)) << fn;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, fn, {I32(0x7ffffff0)}).status, TrapKind::kOutOfBounds)) << fn;
+    Outcome ok = CallOn(**instance, fn, {I32(100)});
+    EXPECT_TRUE(ok.status.ok()) << fn << ": " << ok.status.ToString();
+  }
+  EXPECT_EQ(CallOn(**instance, "and_zero", {I32(100)}).value, 0u);
+  EXPECT_EQ(CallOn(**instance, "select_const", {I32(100)}).value, 1u);
+  EXPECT_EQ(CallOn(**instance, "f64_eq_self_or_1", {I32(100)}).value, 1u);
+}
+
+TEST_P(EngineTest, DeadLoadsInLoopsTrapWhenOutOfBounds) {
+  auto module = LoadText(DeadLoadText());
+  ASSERT_NE(module, nullptr);
+  // All 16,384 words of the page: fine. One more word: the last load traps.
+  Outcome all = RunFresh(*module, "loop", {I32(0), I32(16384)});
+  ASSERT_TRUE(all.status.ok()) << all.status.ToString();
+  EXPECT_EQ(all.value, 16384u);
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "loop", {I32(0), I32(16385)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "loop", {I32(65532), I32(2)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "loop", {I32(0x40000000), I32(1)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(RunFresh(*module, "loop", {I32(0x40000000), I32(0)}).status.ok());
+  // Loop-invariant address: traps after any number of iterations, never for none.
+  for (int32_t n : {1, 2, 1000}) {
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "loop_invariant", {I32(65529), I32(n)}).status, TrapKind::kOutOfBounds))
+        << n;
+    EXPECT_TRUE(IsTrap(RunFresh(*module, "loop_invariant", {I32(-8), I32(n)}).status, TrapKind::kOutOfBounds)) << n;
+  }
+  Outcome none = RunFresh(*module, "loop_invariant", {I32(-8), I32(0)});
+  ASSERT_TRUE(none.status.ok()) << none.status.ToString();
+  EXPECT_EQ(none.value, 0u);
+  Outcome in = RunFresh(*module, "loop_invariant", {I32(65528), I32(1000)});
+  ASSERT_TRUE(in.status.ok()) << in.status.ToString();
+  EXPECT_EQ(in.value, 1000u);
+  // Mixed with live loads.
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "sum_with_dead", {I32(65533), I32(100)}).status, TrapKind::kOutOfBounds));
+  Outcome sum = RunFresh(*module, "sum_with_dead", {I32(65532), I32(100)});
+  ASSERT_TRUE(sum.status.ok()) << sum.status.ToString();
+  EXPECT_EQ(sum.value, 0u);
+  EXPECT_TRUE(RunFresh(*module, "sum_with_dead", {I32(-1), I32(0)}).status.ok());
+}
+
+// The same dead load traps or not as the memory grows, on one instance.
+TEST_P(EngineTest, DeadLoadsFollowTheBoundaryAfterGrow) {
+  auto module = LoadText(DeadLoadText());
+  ASSERT_NE(module, nullptr);
+  auto instance = module->Instantiate({});
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  Outcome grown = CallOn(**instance, "grow", {I32(1)});
+  ASSERT_TRUE(grown.status.ok()) << grown.status.ToString();
+  EXPECT_EQ(grown.value, 1u);
+  EXPECT_TRUE(CallOn(**instance, "at_i64.load", {I32(65536)}).status.ok());
+  EXPECT_TRUE(CallOn(**instance, "loop", {I32(0), I32(32768)}).status.ok());
+  EXPECT_TRUE(CallOn(**instance, "loop_invariant", {I32(131064), I32(10)}).status.ok());
+  EXPECT_TRUE(IsTrap(CallOn(**instance, "at_i64.load", {I32(131065)}).status, TrapKind::kOutOfBounds));
+  // A fresh instance is back to one page.
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "at_i64.load", {I32(65536)}).status, TrapKind::kOutOfBounds));
+}
+
+// Linear memory is untyped: a value stored as one type is read back through
+// every other type and width, in the same function, so that no optimisation
+// may assume accesses of different C types do not alias (strict aliasing).
+TEST_P(EngineTest, MemoryAccessesOfDifferentTypesAlias) {
+  auto module = LoadText(R"((module
+    (memory 1)
+    ;; f32 store, then an i32 load of the same bytes.
+    (func (export "f32_as_i32") (param $a i32) (param $v f32) (result i32)
+      (f32.store (local.get $a) (local.get $v)) (i32.load (local.get $a)))
+    ;; i64 store, then an f64 load.
+    (func (export "i64_as_f64") (param $a i32) (param $v i64) (result f64)
+      (i64.store (local.get $a) (local.get $v)) (f64.load (local.get $a)))
+    ;; i64 store, a byte store into its middle, an i64 load.
+    (func (export "byte_into_i64") (param $a i32) (result i64)
+      (i64.store (local.get $a) (i64.const 0x1122334455667788))
+      (i32.store8 offset=3 (local.get $a) (i32.const 0xAB))
+      (i64.load (local.get $a)))
+    ;; i32 load, i16 store over it, i32 load again: the second must see the store.
+    (func (export "reload_after_i16") (param $a i32) (result i32) (local $x i32)
+      (i32.store (local.get $a) (i32.const 0x01020304))
+      (local.set $x (i32.load (local.get $a)))
+      (i32.store16 offset=1 (local.get $a) (i32.const 0xFFFF))
+      (i32.add (local.get $x) (i32.load (local.get $a))))
+    ;; A loop storing f64 and reading the high i32 half each time.
+    (func (export "f64_high_words") (param $a i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+      (block $done
+        (loop $next
+          (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+          (f64.store (local.get $a) (f64.convert_i32_u (local.get $i)))
+          (local.set $s (i32.add (local.get $s) (i32.load offset=4 (local.get $a))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next)))
+      (local.get $s))))");
+  ASSERT_NE(module, nullptr);
+  auto instance = module->Instantiate({});
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  for (uint32_t addr : {0u, 1u, 4096u, 65532u}) {
+    Outcome f = CallOn(**instance, "f32_as_i32", {addr, F32(1.5f)});
+    ASSERT_TRUE(f.status.ok()) << f.status.ToString();
+    EXPECT_EQ(f.value, 0x3FC00000u) << addr;
+  }
+  Outcome d = CallOn(**instance, "i64_as_f64", {I32(8), I64(0x4000000000000000)});
+  ASSERT_TRUE(d.status.ok()) << d.status.ToString();
+  EXPECT_EQ(d.value, F64(2.0));
+  Outcome b = CallOn(**instance, "byte_into_i64", {I32(17)});
+  ASSERT_TRUE(b.status.ok()) << b.status.ToString();
+  EXPECT_EQ(b.value, 0x11223344AB667788ull);
+  Outcome r = CallOn(**instance, "reload_after_i16", {I32(100)});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.value, 0x01020304u + 0x01FFFF04u);
+  // The high words of (double)0..9: 0 for 0, then 0x3FF00000, 0x40000000, ...
+  uint32_t expected = 0;
+  for (uint32_t i = 0; i < 10; ++i) expected += static_cast<uint32_t>(std::bit_cast<uint64_t>(double(i)) >> 32);
+  Outcome h = CallOn(**instance, "f64_high_words", {I32(200), I32(10)});
+  ASSERT_TRUE(h.status.ok()) << h.status.ToString();
+  EXPECT_EQ(h.value, expected);
+}
+
+// Read-modify-write: a load whose value, combined with another, is stored
+// back to the same address (x[i] += v, bits[w] |= m). The AoT engine fuses
+// such triples into one instruction (c_codegen.cc, FuseReadModifyWrites);
+// results, operand order, widths, sign extension, offsets and traps must be
+// exactly Wasm's, and near-misses (another address, offset or width, an
+// address changed in between) must not be fused.
+struct RmwAccess {
+  const char* type;   // "i32" or "i64"
+  const char* load;   // load instruction
+  const char* store;  // store instruction
+  uint32_t bytes;
+  bool sign;  // the load sign-extends
+};
+constexpr RmwAccess kRmwAccesses[] = {
+    {"i32", "i32.load", "i32.store", 4, false},       {"i64", "i64.load", "i64.store", 8, false},
+    {"i32", "i32.load8_u", "i32.store8", 1, false},   {"i32", "i32.load8_s", "i32.store8", 1, true},
+    {"i32", "i32.load16_u", "i32.store16", 2, false}, {"i32", "i32.load16_s", "i32.store16", 2, true},
+    {"i64", "i64.load8_s", "i64.store8", 1, true},    {"i64", "i64.load16_u", "i64.store16", 2, false},
+    {"i64", "i64.load32_u", "i64.store32", 4, false}, {"i64", "i64.load32_s", "i64.store32", 4, true},
+};
+constexpr const char* kRmwOps[] = {"add", "sub", "and", "or", "xor"};
+
+// Export "f<access>_<op>_<order>": order 0 = mem op v, 1 = v op mem; both at offset=3.
+std::string RmwText() {
+  std::string t = "(module\n  (memory (export \"memory\") 1)\n";
+  for (size_t a = 0; a < std::size(kRmwAccesses); ++a) {
+    const auto& x = kRmwAccesses[a];
+    std::string type = x.type;
+    for (size_t o = 0; o < std::size(kRmwOps); ++o) {
+      std::string load = std::string("(") + x.load + " offset=3 (local.get $a))";
+      std::string op = type + "." + kRmwOps[o];
+      for (int order = 0; order < 2; ++order) {
+        std::string value = order == 0 ? "(" + op + " " + load + " (local.get $v))" : "(" + op + " (local.get $v) " + load + ")";
+        t += "  (func (export \"f" + std::to_string(a) + "_" + std::to_string(o) + "_" + std::to_string(order) +
+             "\") (param $a i32) (param $v " + type + ") (" + x.store + " offset=3 (local.get $a) " + value + "))\n";
+      }
+    }
+  }
+  t += R"(
+  ;; Near misses: another offset, a narrower store, the address changed in between.
+  (func (export "other_offset") (param $a i32) (param $v i32)
+    (i32.store offset=4 (local.get $a) (i32.add (i32.load (local.get $a)) (local.get $v))))
+  (func (export "narrow_store") (param $a i32) (param $v i32)
+    (i32.store8 (local.get $a) (i32.add (i32.load (local.get $a)) (local.get $v))))
+  (func (export "tee_between") (param $a i32) (param $v i32)
+    (i32.store (local.get $a)
+      (i32.add (i32.load (local.tee $a (i32.add (local.get $a) (i32.const 4)))) (local.get $v))))
+  (func (export "copy_then_tee") (param $a i32) (param $v i32) (local $b i32)
+    (local.set $b (local.get $a))
+    (i32.store (local.get $b) (i32.add (i32.load (local.get $b)) (local.tee $b (local.get $v)))))
+  ;; Must still trap when out of bounds although nothing changes.
+  (func (export "or_zero") (param $a i32)
+    (i32.store (local.get $a) (i32.or (i32.load (local.get $a)) (i32.const 0))))
+  (func (export "store_of_load") (param $a i32)
+    (i64.store (local.get $a) (i64.load (local.get $a))))
+  (func (export "two_loads") (param $a i32) (param $b i32)
+    (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (i32.load (local.get $b)))))
+  ;; mem64[$p + 8 * (i % 4)] += i for i = 0..$n-1
+  (func (export "loop") (param $p i32) (param $n i32) (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i64.store (i32.add (local.get $p) (i32.shl (i32.and (local.get $i) (i32.const 3)) (i32.const 3)))
+          (i64.add (i64.load (i32.add (local.get $p) (i32.shl (i32.and (local.get $i) (i32.const 3)) (i32.const 3))))
+                   (i64.extend_i32_u (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))))
+)";
+  return t;
+}
+
+uint64_t ReadLe(const uint8_t* p, uint32_t bytes) {
+  uint64_t v = 0;
+  for (uint32_t i = 0; i < bytes; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+
+TEST_P(EngineTest, ReadModifyWriteKeepsWasmSemantics) {
+  auto module = LoadText(RmwText());
+  ASSERT_NE(module, nullptr);
+  auto instance = module->Instantiate({});
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  GuestMemory* memory = (*instance)->memory();
+  ASSERT_NE(memory, nullptr);
+  uint8_t* mem = memory->base();
+  std::mt19937_64 rng(42);
+  for (size_t a = 0; a < std::size(kRmwAccesses); ++a) {
+    const auto& x = kRmwAccesses[a];
+    bool i64 = std::string_view(x.type) == "i64";
+    for (size_t o = 0; o < std::size(kRmwOps); ++o) {
+      for (int order = 0; order < 2; ++order) {
+        std::string fn = "f" + std::to_string(a) + "_" + std::to_string(o) + "_" + std::to_string(order);
+        for (uint32_t addr : {0u, 1u, 4093u, 65536u - 3 - x.bytes}) {
+          for (int round = 0; round < 3; ++round) {
+            // A random window around the access, and a random operand.
+            uint32_t lo = addr >= 8 ? addr - 8 : 0, hi = std::min<uint32_t>(65536, addr + 3 + x.bytes + 8);
+            for (uint32_t i = lo; i < hi; ++i) mem[i] = static_cast<uint8_t>(rng());
+            std::vector<uint8_t> expected(mem + lo, mem + hi);
+            uint64_t v = i64 ? rng() : rng() & 0xFFFFFFFFu;
+            uint64_t raw = ReadLe(mem + addr + 3, x.bytes);
+            uint64_t loaded = raw;
+            if (x.sign && (raw >> (8 * x.bytes - 1)) != 0 && x.bytes < 8) loaded |= ~uint64_t{0} << (8 * x.bytes);
+            if (!i64) loaded &= 0xFFFFFFFFu;
+            uint64_t l = order == 0 ? loaded : v, r = order == 0 ? v : loaded, result = 0;
+            switch (o) {
+              case 0: result = l + r; break;
+              case 1: result = l - r; break;
+              case 2: result = l & r; break;
+              case 3: result = l | r; break;
+              case 4: result = l ^ r; break;
+            }
+            for (uint32_t i = 0; i < x.bytes; ++i) expected[addr + 3 + i - lo] = static_cast<uint8_t>(result >> (8 * i));
+            Outcome out = CallOn(**instance, fn, {I32(static_cast<int32_t>(addr)), v});
+            ASSERT_TRUE(out.status.ok()) << fn << " at " << addr << ": " << out.status.ToString();
+            ASSERT_EQ(std::vector<uint8_t>(mem + lo, mem + hi), expected) << fn << " at " << addr << " v " << v;
+          }
+        }
+        // One byte past the end: traps.
+        EXPECT_TRUE(IsTrap(RunFresh(*module, fn, {65536u - 3 - x.bytes + 1, 1}).status, TrapKind::kOutOfBounds)) << fn;
+        EXPECT_TRUE(IsTrap(RunFresh(*module, fn, {kI32Minus1, 1}).status, TrapKind::kOutOfBounds)) << fn;
+      }
+    }
+  }
+  auto word = [&](uint32_t at) { return static_cast<uint32_t>(ReadLe(mem + at, 4)); };
+  auto set_word = [&](uint32_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) mem[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  set_word(100, 1000);
+  set_word(104, 2000);
+  ASSERT_TRUE(CallOn(**instance, "other_offset", {I32(100), I32(5)}).status.ok());
+  EXPECT_EQ(word(100), 1000u);
+  EXPECT_EQ(word(104), 1005u);
+  set_word(100, 0x11223344);
+  ASSERT_TRUE(CallOn(**instance, "narrow_store", {I32(100), I32(1)}).status.ok());
+  EXPECT_EQ(word(100), 0x11223345u);
+  set_word(100, 0x11223344);
+  ASSERT_TRUE(CallOn(**instance, "narrow_store", {I32(100), I32(0xFF)}).status.ok());
+  EXPECT_EQ(word(100), 0x11223343u) << "only the low byte of the sum is stored";
+  set_word(100, 7);
+  set_word(104, 30);
+  ASSERT_TRUE(CallOn(**instance, "tee_between", {I32(100), I32(2)}).status.ok());
+  EXPECT_EQ(word(100), 32u) << "mem[a] = mem[a + 4] + v";
+  EXPECT_EQ(word(104), 30u);
+  set_word(100, 7);
+  ASSERT_TRUE(CallOn(**instance, "copy_then_tee", {I32(100), I32(2)}).status.ok());
+  EXPECT_EQ(word(100), 9u);
+  set_word(100, 7);
+  set_word(200, 35);
+  ASSERT_TRUE(CallOn(**instance, "two_loads", {I32(100), I32(200)}).status.ok());
+  EXPECT_EQ(word(100), 42u);
+  for (int i = 0; i < 32; ++i) mem[300 + i] = 0;
+  ASSERT_TRUE(CallOn(**instance, "loop", {I32(300), I32(1000)}).status.ok());
+  for (uint64_t k = 0; k < 4; ++k) {
+    uint64_t sum = 0;
+    for (uint64_t i = k; i < 1000; i += 4) sum += i;
+    EXPECT_EQ(ReadLe(mem + 300 + 8 * k, 8), sum) << k;
+  }
+  EXPECT_TRUE(CallOn(**instance, "or_zero", {I32(65532)}).status.ok());
+  EXPECT_TRUE(CallOn(**instance, "store_of_load", {I32(65528)}).status.ok());
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "or_zero", {I32(65533)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "store_of_load", {I32(65529)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "two_loads", {I32(100), I32(65533)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "two_loads", {I32(65533), I32(100)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "loop", {I32(65536 - 24), I32(4)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(RunFresh(*module, "loop", {I32(65536 - 32), I32(100)}).status.ok());
+}
+
+// The AoT engine reads the memory base once at the top of a function with
+// fused read-modify-writes (c_codegen.cc), relying on wow's memories never
+// moving: growing memory inside such a function, then using the new pages in
+// the same function and in a loop, must work, and the old boundary must move.
+TEST_P(EngineTest, MemoryGrowInsideAFunctionKeepsAccessesValid) {
+  auto module = LoadText(R"((module
+    (memory 1)
+    ;; Writes i at 4*i for i < 16384 * pages after growing by $delta, adds 1
+    ;; to each word in place, then returns the sum of what it reads back.
+    (func (export "grow_fill_sum") (param $delta i32) (result i32)
+      (local $i i32) (local $n i32) (local $s i32) (local $p i32)
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (drop (memory.grow (local.get $delta)))
+      (local.set $n (i32.mul (memory.size) (i32.const 16384)))
+      (loop $w
+        (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $w (i32.lt_u (local.get $i) (local.get $n))))
+      (local.set $i (i32.const 0))
+      (loop $inc
+        (local.set $p (i32.shl (local.get $i) (i32.const 2)))
+        (i32.store (local.get $p) (i32.add (i32.load (local.get $p)) (i32.const 1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $inc (i32.lt_u (local.get $i) (local.get $n))))
+      (local.set $i (i32.const 0))
+      (loop $r
+        (local.set $s (i32.add (local.get $s) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $r (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $s))
+    ;; Loads at $a before and after growing by one page: the second one is in
+    ;; bounds once the first (out of bounds) one would have trapped.
+    (func (export "load_grow_load") (param $a i32) (param $first i32) (result i32)
+      (if (local.get $first) (then (drop (i32.load (local.get $a)))))
+      (drop (memory.grow (i32.const 1)))
+      (i32.load (local.get $a)))))");
+  ASSERT_NE(module, nullptr);
+  for (int32_t delta : {0, 1, 3}) {
+    Outcome out = RunFresh(*module, "grow_fill_sum", {I32(delta)});
+    ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+    uint32_t n = 16384u * (1 + delta), expected = 0;
+    for (uint32_t i = 0; i < n; ++i) expected += i + 1;
+    EXPECT_EQ(out.value, expected) << delta;
+  }
+  Outcome grown = RunFresh(*module, "load_grow_load", {I32(65536), I32(0)});
+  ASSERT_TRUE(grown.status.ok()) << grown.status.ToString();
+  EXPECT_EQ(grown.value, 0u);
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "load_grow_load", {I32(65536), I32(1)}).status, TrapKind::kOutOfBounds));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "load_grow_load", {I32(131072), I32(0)}).status, TrapKind::kOutOfBounds));
+}
+
 INSTANTIATE_TEST_SUITE_P(WasmEngines, EngineTest, ::testing::ValuesIn(AvailableEngines()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

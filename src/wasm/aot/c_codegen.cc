@@ -1,6 +1,10 @@
 #include "wasm/aot/c_codegen.h"
 
+#include <map>
 #include <set>
+#include <span>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -120,6 +124,432 @@ static inline uint64_t wow_f32_to_bits(f32 v) { u32 b; memcpy(&b, &v, 4); return
 static inline uint64_t wow_f64_to_bits(f64 v) { uint64_t b; memcpy(&b, &v, 8); return b; }
 )";
 
+// ---------------------------------------------------------------------------
+// Memory accesses.
+//
+// A Wasm load that is out of bounds traps even when its value is never used,
+// and with guard pages the trap is the hardware fault of the load itself. So
+// the C compiler must never delete a load: wasm2c 1.0.32 ends each one with
+// `asm("" :: "r"(value))` ("force_read"), which needs the value in a register
+// and therefore the load. We keep that for every load, with two changes:
+//
+// 1. Read-modify-write. force_read also stops the compiler from folding a load
+//    and a store into one `or %reg, (mem)`; for a sieve's inner loop
+//    (`bits[i / 64] |= 1 << (i % 64)`) that, and the memory base reloaded from
+//    the instance after every store, cost about a third of its speed.
+//    FuseReadModifyWrites() finds, in wasm2c's straight-line code, a load whose
+//    value is combined by one add/sub/and/or/xor with another value and stored
+//    back to the same address with the same width, with nothing in between
+//    that could trap, call or store. It replaces the three statements with one
+//    volatile asm instruction (x86-64, e.g. `orq %reg, (base,addr)`) that reads
+//    and writes exactly those bytes: it cannot be deleted, it faults exactly
+//    when the load would have (the store would fault on the same bytes), and
+//    nothing observable happens between the load and the store of the Wasm
+//    code. Elsewhere it expands to the load and the store it replaced.
+//    A function with such an instruction reads the memory base once, after
+//    FUNC_PROLOGUE, and the fused instructions use that copy. This relies on
+//    wow's runtime never moving an instance's memory: a pooled slot reserves
+//    the whole 8 GiB and memory.grow only makes more of it accessible
+//    (aot_runtime.cc wasm_rt_grow_memory, memory_pool.cc). Only fused
+//    accesses use the copy: caching the base for every access in every
+//    function measured 13% slower on hash (register pressure) and no faster
+//    than this on prime.
+// 2. f32/f64 loads take force_read in an SSE register ("x"), like later wabt
+//    (PR 2808): "r" made GCC copy every loaded float into a general register.
+//
+// Not a different force_read: "g", "rm" or "X" constraints, or an asm naming
+// the loaded location as an "m" operand, let GCC pass the memory operand
+// without reading it, and dead out-of-bounds loads stopped trapping (the
+// DeadLoads* engine tests failed). A volatile load, a separate probe access or
+// forcing the value into memory keep the trap but are no faster or slower.
+
+// The last of wasm2c's DEFINE_STORE lines; our definitions follow it.
+constexpr std::string_view kMemoryPreludeAnchor = "DEFINE_STORE(i64_store32, u32, u64)\n";
+
+constexpr std::string_view kMemoryPrelude = R"(
+/* ---- wow: memory accesses (see src/wasm/aot/c_codegen.cc) ---- */
+#if !WABT_BIG_ENDIAN && defined(__GNUC__) && defined(__x86_64__) && WASM_RT_MEMCHECK_SIGNAL_HANDLER
+#define WOW_X86_64_GUARD_PAGES 1
+#else
+#define WOW_X86_64_GUARD_PAGES 0
+#endif
+
+#if WOW_X86_64_GUARD_PAGES
+#define WOW_DEFINE_FLOAT_LOAD(name, t)                           \
+  static inline t wow_##name(wasm_rt_memory_t* mem, u64 addr) {  \
+    MEMCHECK(mem, addr, t);                                      \
+    t result;                                                    \
+    wasm_rt_memcpy(&result, &mem->data[addr], sizeof(t));        \
+    __asm__("" ::"x"(result));                                   \
+    return result;                                               \
+  }
+WOW_DEFINE_FLOAT_LOAD(f32_load, f32)
+WOW_DEFINE_FLOAT_LOAD(f64_load, f64)
+#define f32_load wow_f32_load
+#define f64_load wow_f64_load
+
+/* WOW_RMW<bits>(op, c_op, load, store, mem, base, addr, v):
+   store(mem, addr, load(mem, addr) c_op v) as one instruction; `base` is
+   mem->data, read at the top of the function. */
+#define WOW_RMW(insn, ut, mod, base, addr, v)                      \
+  do {                                                             \
+    typedef ut __attribute__((may_alias, aligned(1))) wow_rmw_t;   \
+    __asm__ volatile(insn " %" mod "1, %0"                         \
+                     : "+m"(*(wow_rmw_t*)&(base)[addr])            \
+                     : "r"((ut)(v))                                \
+                     : "cc");                                      \
+  } while (0)
+#define WOW_RMW8(op, c_op, load, store, mem, base, addr, v) WOW_RMW(#op "b", u8, "b", base, addr, v)
+#define WOW_RMW16(op, c_op, load, store, mem, base, addr, v) WOW_RMW(#op "w", u16, "w", base, addr, v)
+#define WOW_RMW32(op, c_op, load, store, mem, base, addr, v) WOW_RMW(#op "l", u32, "k", base, addr, v)
+#define WOW_RMW64(op, c_op, load, store, mem, base, addr, v) WOW_RMW(#op "q", u64, "q", base, addr, v)
+#else
+#define WOW_RMW8(op, c_op, load, store, mem, base, addr, v) store(mem, addr, load(mem, addr) c_op (v))
+#define WOW_RMW16 WOW_RMW8
+#define WOW_RMW32 WOW_RMW8
+#define WOW_RMW64 WOW_RMW8
+#endif
+/* ---- end of wow: memory accesses ---- */
+)";
+
+std::string_view Trim(std::string_view s) {
+  size_t b = s.find_first_not_of(' ');
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \r\n");
+  return s.substr(b, e - b + 1);
+}
+
+bool IsIdentChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// The C identifier at the start of `s` (empty if there is none).
+std::string_view ReadIdent(std::string_view s) {
+  size_t n = 0;
+  while (n < s.size() && IsIdentChar(s[n])) ++n;
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return {};
+  return s.substr(0, n);
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Whether `text` mentions identifier `id` as a whole word.
+bool Mentions(std::string_view text, std::string_view id) {
+  for (size_t at = text.find(id); at != std::string_view::npos; at = text.find(id, at + 1)) {
+    bool left = at == 0 || !IsIdentChar(text[at - 1]);
+    bool right = at + id.size() >= text.size() || !IsIdentChar(text[at + id.size()]);
+    if (left && right) return true;
+  }
+  return false;
+}
+
+// Whether an expression may call a function or a macro (which may trap): an
+// identifier directly followed by '('. Casts such as (u64)(x) are not calls.
+bool MayCall(std::string_view expr) {
+  for (size_t i = 0; i + 1 < expr.size(); ++i) {
+    if (expr[i + 1] == '(' && IsIdentChar(expr[i])) return true;
+  }
+  return false;
+}
+
+struct IntAccess {
+  std::string_view name;
+  int bytes;
+  bool i64;  // the value is an i64 (else an i32)
+};
+constexpr IntAccess kIntLoads[] = {
+    {"i32_load", 4, false},     {"i64_load", 8, true},      {"i32_load8_s", 1, false},  {"i32_load8_u", 1, false},
+    {"i32_load16_s", 2, false}, {"i32_load16_u", 2, false}, {"i64_load8_s", 1, true},   {"i64_load8_u", 1, true},
+    {"i64_load16_s", 2, true},  {"i64_load16_u", 2, true},  {"i64_load32_s", 4, true},  {"i64_load32_u", 4, true},
+};
+constexpr IntAccess kIntStores[] = {
+    {"i32_store", 4, false}, {"i64_store", 8, true},   {"i32_store8", 1, false}, {"i32_store16", 2, false},
+    {"i64_store8", 1, true}, {"i64_store16", 2, true}, {"i64_store32", 4, true},
+};
+
+// An integer memory access as wasm2c writes it:
+//   [dest = ]name(&instance->mem, (u64)(addr)[ + offset[u]][, value]);
+struct Access {
+  const IntAccess* kind = nullptr;
+  std::string_view dest;      // loads
+  std::string_view mem;       // "&instance->w2c_memory"
+  std::string_view addr;      // the address variable
+  std::string_view offset;    // decimal digits, empty for none
+  std::string_view value;     // stores
+  std::string_view location;  // "(u64)(addr)[ + offset]" as written
+};
+
+// Parses a trimmed statement as an integer load (`is_store` false) or store.
+bool ParseAccess(std::string_view s, bool is_store, Access* out) {
+  Access a;
+  if (!is_store) {
+    a.dest = ReadIdent(s);
+    if (a.dest.empty() || !StartsWith(s.substr(a.dest.size()), " = ")) return false;
+    s.remove_prefix(a.dest.size() + 3);
+  }
+  std::string_view name = ReadIdent(s);
+  for (const auto& k : is_store ? std::span<const IntAccess>(kIntStores) : std::span<const IntAccess>(kIntLoads)) {
+    if (k.name == name) a.kind = &k;
+  }
+  if (a.kind == nullptr) return false;
+  s.remove_prefix(name.size());
+  if (!StartsWith(s, "(&instance->")) return false;
+  s.remove_prefix(1);
+  size_t comma = s.find(", ");
+  if (comma == std::string_view::npos) return false;
+  a.mem = s.substr(0, comma);
+  if (ReadIdent(a.mem.substr(11)).size() != a.mem.size() - 11) return false;  // "&instance->" + identifier
+  s.remove_prefix(comma + 2);
+  const char* loc_begin = s.data();
+  if (!StartsWith(s, "(u64)(")) return false;
+  s.remove_prefix(6);
+  a.addr = ReadIdent(s);
+  if (a.addr.empty()) return false;
+  s.remove_prefix(a.addr.size());
+  if (!StartsWith(s, ")")) return false;
+  s.remove_prefix(1);
+  if (StartsWith(s, " + ")) {
+    s.remove_prefix(3);
+    size_t n = 0;
+    while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+    if (n == 0) return false;
+    a.offset = s.substr(0, n);
+    s.remove_prefix(n);
+    if (StartsWith(s, "u")) s.remove_prefix(1);
+  }
+  a.location = std::string_view(loc_begin, static_cast<size_t>(s.data() - loc_begin));
+  if (is_store) {
+    if (!StartsWith(s, ", ")) return false;
+    s.remove_prefix(2);
+    a.value = ReadIdent(s);
+    if (a.value.empty()) return false;
+    s.remove_prefix(a.value.size());
+  }
+  if (s != ");") return false;
+  *out = a;
+  return true;
+}
+
+// A statement `dest op rhs;` with op one of = += -= *= &= |= ^= <<= >>= /= %=.
+struct Assignment {
+  std::string_view dest, op, rhs;
+};
+bool ParseAssignment(std::string_view s, Assignment* out) {
+  Assignment a;
+  a.dest = ReadIdent(s);
+  if (a.dest.empty() || s.size() < a.dest.size() + 4 || s[a.dest.size()] != ' ' || s.back() != ';') return false;
+  std::string_view rest = s.substr(a.dest.size() + 1);
+  size_t sp = rest.find(' ');
+  if (sp == std::string_view::npos) return false;
+  a.op = rest.substr(0, sp);
+  static constexpr std::string_view kOps[] = {"=", "+=", "-=", "*=", "&=", "|=", "^=", "<<=", ">>=", "/=", "%="};
+  bool known = false;
+  for (auto op : kOps) known |= a.op == op;
+  if (!known) return false;
+  a.rhs = rest.substr(sp + 1, rest.size() - sp - 2);
+  // No assignment, increment or decrement inside the right-hand side.
+  if (a.rhs.find("++") != std::string_view::npos || a.rhs.find("--") != std::string_view::npos) return false;
+  for (size_t at = a.rhs.find('='); at != std::string_view::npos; at = a.rhs.find('=', at + 2)) {
+    bool comparison = at + 1 < a.rhs.size() && a.rhs[at + 1] == '=';
+    comparison |= at > 0 && (a.rhs[at - 1] == '!' || a.rhs[at - 1] == '<' || a.rhs[at - 1] == '>');
+    if (!comparison) return false;
+  }
+  *out = a;
+  return true;
+}
+
+// The local that holds `mem`'s base in a function with fused accesses:
+// "&instance->w2c_memory" -> "wow_base_w2c_memory".
+std::string BaseName(std::string_view mem) { return fmt::format("wow_base_{}", mem.substr(11)); }
+
+// Item 1 of "Memory accesses". Works on wasm2c 1.0.32's function bodies: one
+// statement per line, each Wasm instruction a statement on numbered stack
+// temporaries (w2c_i0, w2c_j1, ...; declared right after `FUNC_PROLOGUE;`,
+// while locals and parameters, declared before it, may have any name). A
+// temporary's value is dead once the instruction that pops it has run. The
+// pattern, in one straight-line stretch (no label, brace or jump in it):
+//   T = load(mem, (u64)(A) + k);   T a temporary
+//   ...                            no call, store or trapping operation; T unused
+//   X op= Y;                       op one of + - & | ^, T being X or (not for -) Y
+//   store(mem, (u64)(B) + k, X);   same width; B has the same value as A had
+// Copies and assignments are numbered (copies share a number) to prove that
+// B holds the value A held. Anything not understood ends the stretch.
+std::string FuseReadModifyWrites(const std::string& source) {
+  std::vector<std::string_view> lines;
+  for (size_t pos = 0; pos < source.size();) {
+    size_t nl = source.find('\n', pos);
+    size_t end = nl == std::string::npos ? source.size() : nl + 1;
+    lines.emplace_back(source.data() + pos, end - pos);
+    pos = end;
+  }
+
+  struct Candidate {  // a load whose temporary has not been touched since
+    size_t line;
+    Access load;
+    int addr_vn;
+  };
+  struct Combine {  // `x op= y` (on line `line`) combining a candidate with another value
+    size_t line;
+    Candidate cand;
+    std::string_view result, other, op;
+  };
+  struct Rewrite {
+    size_t load_line, op_line, store_line;
+    std::string text;
+  };
+  std::vector<Rewrite> rewrites;
+
+  std::map<size_t, std::set<std::string_view>> bases;  // FUNC_PROLOGUE line -> memories used by fused accesses
+  size_t prologue_line = 0;
+  bool in_function = false, reading_temps = false;
+  std::set<std::string_view> temps;
+  std::map<std::string_view, int> vn;  // value numbers
+  int next_vn = 0;
+  std::vector<Candidate> cands;
+  std::vector<Combine> combines;  // from the previous statement; both operands may be candidates
+  auto value_of = [&](std::string_view var) {
+    auto [it, inserted] = vn.try_emplace(var, next_vn);
+    if (inserted) ++next_vn;
+    return it->second;
+  };
+  auto reset = [&] {
+    vn.clear();
+    cands.clear();
+    combines.clear();
+  };
+  auto drop_mentioned = [&](std::string_view text) {
+    std::erase_if(cands, [&](const Candidate& c) { return Mentions(text, c.load.dest); });
+  };
+
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string_view raw = lines[i];
+    if (!in_function) {
+      // wasm2c starts a function definition at column 0 and ends it with "}".
+      if (!raw.empty() && raw[0] != ' ' && raw[0] != '#' && Trim(raw).ends_with(") {")) {
+        in_function = true;
+        reading_temps = false;
+        temps.clear();
+        reset();
+      }
+      continue;
+    }
+    if (StartsWith(raw, "}")) {
+      in_function = false;
+      continue;
+    }
+    std::string_view s = Trim(raw);
+    if (s == "FUNC_PROLOGUE;") {
+      prologue_line = i;
+      reading_temps = true;
+      reset();
+      continue;
+    }
+    if (reading_temps) {
+      // e.g. "u32 w2c_i0, w2c_i1;" (locals, before the prologue, have "= 0").
+      bool decl = false;
+      for (std::string_view type : {"u32 ", "u64 ", "f32 ", "f64 ", "v128 "}) decl |= StartsWith(s, type);
+      if (decl && s.ends_with(";") && s.find('=') == std::string_view::npos) {
+        std::string_view names = s.substr(s.find(' ') + 1);
+        while (!names.empty()) {
+          std::string_view id = ReadIdent(names);
+          if (id.empty()) break;
+          temps.insert(id);
+          names.remove_prefix(id.size());
+          while (!names.empty() && (names[0] == ',' || names[0] == ' ' || names[0] == ';')) names.remove_prefix(1);
+        }
+        continue;
+      }
+      reading_temps = false;
+    }
+
+    std::vector<Combine> previous;
+    previous.swap(combines);
+
+    Access acc;
+    if (ParseAccess(s, /*is_store=*/true, &acc)) {
+      for (const Combine& p : previous) {
+        const Access& load = p.cand.load;
+        if (p.result != acc.value || acc.mem != load.mem || acc.kind->bytes != load.kind->bytes ||
+            acc.kind->i64 != load.kind->i64 || acc.offset != load.offset || value_of(acc.addr) != p.cand.addr_vn) {
+          continue;
+        }
+        std::string_view indent = raw.substr(0, raw.find_first_not_of(' '));
+        const char* insn = p.op == "+=" ? "add" : p.op == "-=" ? "sub" : p.op == "&=" ? "and" : p.op == "|=" ? "or" : "xor";
+        rewrites.push_back({p.cand.line, p.line, i,
+                            fmt::format("{}WOW_RMW{}({}, {}, {}, {}, {}, {}, {}, {});\n", indent,
+                                        acc.kind->bytes * 8, insn, p.op.substr(0, 1), load.kind->name,
+                                        acc.kind->name, acc.mem, BaseName(acc.mem), acc.location, p.other)});
+        bases[prologue_line].insert(acc.mem);
+        break;
+      }
+      cands.clear();  // nothing may be stored between a fused load and its store
+      continue;
+    }
+    if (ParseAccess(s, /*is_store=*/false, &acc)) {
+      // Another load may come in between: if both are out of bounds, the
+      // trap is the same.
+      int addr_vn = value_of(acc.addr);
+      drop_mentioned(s);
+      vn[acc.dest] = next_vn++;
+      if (temps.count(acc.dest) != 0) cands.push_back({i, acc, addr_vn});
+      continue;
+    }
+    Assignment as;
+    if (ParseAssignment(s, &as)) {
+      if (as.op == "+=" || as.op == "-=" || as.op == "&=" || as.op == "|=" || as.op == "^=") {
+        std::string_view y = ReadIdent(as.rhs);
+        if (y.size() == as.rhs.size() && y != as.dest && temps.count(as.dest) != 0) {
+          for (const Candidate& c : cands) {
+            if (c.load.dest == as.dest || (as.op != "-=" && c.load.dest == y)) {
+              combines.push_back({i, c, as.dest, c.load.dest == as.dest ? y : as.dest, as.op});
+            }
+          }
+        }
+      }
+      bool pure = as.op != "/=" && as.op != "%=" && !MayCall(as.rhs);
+      if (!pure) cands.clear();
+      drop_mentioned(s);
+      if (as.op == "=" && ReadIdent(as.rhs).size() == as.rhs.size()) {
+        vn[as.dest] = value_of(as.rhs);  // a copy
+      } else {
+        vn[as.dest] = next_vn++;
+      }
+      continue;
+    }
+    reset();  // labels, jumps, braces, calls without a result, global.set, ...
+  }
+
+  if (rewrites.empty()) return source;
+  std::vector<const std::string*> replaced(lines.size(), nullptr);
+  std::vector<bool> removed(lines.size(), false);
+  for (const auto& r : rewrites) {
+    removed[r.load_line] = true;
+    removed[r.store_line] = true;
+    replaced[r.op_line] = &r.text;
+  }
+  std::string out;
+  out.reserve(source.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (removed[i]) continue;
+    out += replaced[i] != nullptr ? std::string_view(*replaced[i]) : lines[i];
+    auto b = bases.find(i);
+    if (b == bases.end()) continue;
+    for (std::string_view mem : b->second) {
+      out += fmt::format("  u8* const {} = ({})->data;\n", BaseName(mem), mem);
+    }
+  }
+  return out;
+}
+
+// Applies "Memory accesses" to wasm2c's output; leaves it as it is if the
+// prelude does not look as expected.
+void OptimizeMemoryAccesses(std::string& source) {
+  size_t anchor = source.find(kMemoryPreludeAnchor);
+  if (anchor == std::string::npos || source.find(kMemoryPreludeAnchor, anchor + 1) != std::string::npos) return;
+  size_t insert_at = anchor + kMemoryPreludeAnchor.size();
+  source = source.substr(0, insert_at) + std::string(kMemoryPrelude) + FuseReadModifyWrites(source.substr(insert_at));
+}
+
 }  // namespace
 
 std::string MangleName(std::string_view name) {
@@ -192,6 +622,7 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
   const auto& hbuf = h_stream.output_buffer().data;
   out.source.assign(cbuf.begin(), cbuf.end());
   out.header.assign(hbuf.begin(), hbuf.end());
+  OptimizeMemoryAccesses(out.source);
 
   std::string glue = kGluePrelude;
 

@@ -22,7 +22,7 @@ extern char** environ;
 namespace wow::wasm::aot {
 namespace {
 
-constexpr char kEngineVersion[] = "wow-aot-2/wabt-1.0.32";
+constexpr char kEngineVersion[] = "wow-aot-3/wabt-1.0.32";
 
 struct ProcessResult {
   int exit_code = -1;
@@ -170,6 +170,11 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
   std::filesystem::path tmp_so = dir_ / fmt::format("{}.so.tmp.{}", key, ::getpid());
   std::vector<std::string> argv = {
       options_.cc, "-shared", "-fPIC", "-O" + options_.opt_level, "-fvisibility=hidden", "-w",
+      // Kept although wasm2c's output is strict-aliasing clean (linear memory
+      // through memcpy, everything else typed fields): dropping it changed no
+      // hot loop of hash or prime. -O3, -funroll-loops and -march=native
+      // (which would also need the CPU model in the cache key) measured no
+      // faster (BENCHMARKS.md).
       "-fno-strict-aliasing",
       // wasm2c relies on these for Wasm semantics (NaN bits, traps).
       "-fno-fast-math", "-ffp-contract=off",
