@@ -163,29 +163,9 @@ std::vector<uint8_t> GuestFile(const fs::path& path) {
 
 // ---- result helpers --------------------------------------------------------
 
-}  // namespace
+using wow::testing::Describe;
+using wow::testing::ErrorText;
 
-// Readable statuses in gtest failure messages (found by ADL).
-static void PrintTo(ActivationStatus status, std::ostream* os) { *os << ActivationStatusName(status); }
-static void PrintTo(GuestAbi abi, std::ostream* os) { *os << GuestAbiName(abi); }
-
-namespace {
-
-std::string Describe(const ActivationResult& r) {
-  std::string s = fmt::format("{} {}", ActivationStatusName(r.status), ToJson(r.result));
-  for (const auto& line : r.logs) {
-    s += fmt::format("\n  [{}] {}", line.stream == LogLine::Stream::kStdout ? "out" : "err", line.text);
-  }
-  return s;
-}
-
-// The "error" member as text (a string as is, anything else serialised).
-std::string ErrorText(const ActivationResult& r) {
-  const auto* obj = r.result.if_object();
-  if (obj == nullptr || !obj->contains("error")) return "";
-  const json::value& e = obj->at("error");
-  return e.is_string() ? std::string(e.as_string()) : ToJson(e);
-}
 
 std::vector<std::string> LogTexts(const ActivationResult& r, LogLine::Stream stream) {
   std::vector<std::string> out;

@@ -13,9 +13,35 @@
 
 #include "abi/action_runner.h"
 #include "common/files.h"
+#include "common/json.h"
 #include "wasm/engine_factory.h"
 
+namespace wow::abi {
+
+// Readable statuses in gtest failure messages (found by ADL).
+inline void PrintTo(ActivationStatus status, std::ostream* os) { *os << ActivationStatusName(status); }
+inline void PrintTo(GuestAbi abi, std::ostream* os) { *os << GuestAbiName(abi); }
+
+}  // namespace wow::abi
+
 namespace wow::testing {
+
+// An activation's outcome, result and logs, for failure messages.
+inline std::string Describe(const abi::ActivationResult& r) {
+  std::string s = std::string(abi::ActivationStatusName(r.status)) + " " + ToJson(r.result);
+  for (const auto& line : r.logs) {
+    s += std::string("\n  [") + (line.stream == abi::LogLine::Stream::kStdout ? "out" : "err") + "] " + line.text;
+  }
+  return s;
+}
+
+// The "error" member as text (a string as is, anything else serialised).
+inline std::string ErrorText(const abi::ActivationResult& r) {
+  const auto* obj = r.result.if_object();
+  if (obj == nullptr || !obj->contains("error")) return "";
+  const boost::json::value& e = obj->at("error");
+  return e.is_string() ? std::string(e.as_string()) : ToJson(e);
+}
 
 // "aot" -> "aot"; other characters gtest refuses in names become '_'.
 inline std::string EngineName(const ::testing::TestParamInfo<std::string>& info) {

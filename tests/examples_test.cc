@@ -37,26 +37,9 @@ using Clock = std::chrono::steady_clock;
 
 const fs::path kExamples = fs::path(WOW_BINARY_DIR) / "examples";
 
-}  // namespace
+using wow::testing::Describe;
+using wow::testing::ErrorText;
 
-// Readable statuses in gtest failure messages (found by ADL).
-static void PrintTo(ActivationStatus status, std::ostream* os) { *os << ActivationStatusName(status); }
-static void PrintTo(GuestAbi abi, std::ostream* os) { *os << GuestAbiName(abi); }
-
-namespace {
-
-std::string Describe(const ActivationResult& r) {
-  std::string s = fmt::format("{} {}", ActivationStatusName(r.status), ToJson(r.result));
-  for (const auto& line : r.logs) s += "\n  log: " + line.text;
-  return s;
-}
-
-std::string ErrorText(const ActivationResult& r) {
-  const auto* obj = r.result.if_object();
-  if (obj == nullptr || !obj->contains("error")) return "";
-  const json::value& e = obj->at("error");
-  return e.is_string() ? std::string(e.as_string()) : ToJson(e);
-}
 
 json::value Json(std::string_view text) {
   auto v = ParseJson(text);
