@@ -1,9 +1,9 @@
 #include "abi/action_runner.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "common/json.h"
 #include "wasi/net.h"
@@ -83,8 +83,8 @@ ActivationResult Classify(ActivationResult result, boost::json::value value, con
   return result;
 }
 
-Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, GuestAbi abi,
-                                          std::vector<std::string> args, std::string stdin_data) {
+Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, GuestAbi abi, std::vector<std::string> args,
+                                          std::string stdin_data) {
   wasi::WasiOptions options;
   options.args = std::move(args);
   options.env = request.env;
@@ -166,8 +166,8 @@ ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, 
   }
   auto value = ParseJson(last_line);
   if (!value.ok()) {
-    return DeveloperError(std::move(result),
-                          "The action's result (its last line on stdout) is not valid JSON: " + value.status().message());
+    return DeveloperError(std::move(result), "The action's result (its last line on stdout) is not valid JSON: " +
+                                                 value.status().message());
   }
   return Classify(std::move(result), std::move(value).value(), limits);
 }
@@ -189,8 +189,8 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
   if (Status s = instance.Call(kWowPointer, {}, ret); !s.ok()) return fail(s);
   if (!memory->WriteBytes(static_cast<uint32_t>(ret[0]), params)) {
     CollectAllLogs(wasi, limits, result);
-    return DeveloperError(std::move(result),
-                          fmt::format("The action's parameter buffer (at {}) cannot hold {} bytes.", ret[0], params.size()));
+    return DeveloperError(std::move(result), fmt::format("The action's parameter buffer (at {}) cannot hold {} bytes.",
+                                                         ret[0], params.size()));
   }
   if (Status s = instance.Call(kStart, {}, {}); !s.ok()) return fail(s);
   CollectAllLogs(wasi, limits, result);
@@ -212,8 +212,9 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
   }
   auto text = memory->ReadString(static_cast<uint32_t>(ptr[0]), static_cast<uint32_t>(len[0]));
   if (!text) {
-    return DeveloperError(std::move(result),
-                          fmt::format("The action's result buffer ({} bytes at {}) lies outside its memory.", len[0], ptr[0]));
+    return DeveloperError(
+        std::move(result),
+        fmt::format("The action's result buffer ({} bytes at {}) lies outside its memory.", len[0], ptr[0]));
   }
   auto envelope = ParseJson(*text);
   if (!envelope.ok()) {

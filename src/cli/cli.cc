@@ -1,9 +1,9 @@
 #include "cli/cli.h"
 
-#include <cstdio>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/commands.h"
 

@@ -32,9 +32,9 @@ struct RunFlags {
   EngineFlags engine;
   std::string module_path;
   std::vector<std::pair<std::string, std::string>> params;  // -p KEY VALUE
-  std::vector<std::string> param_files;                      // -P file.json
-  std::vector<std::string> dirs;                             // --dir
-  std::vector<std::string> env;                              // --env KEY=VALUE
+  std::vector<std::string> param_files;                     // -P file.json
+  std::vector<std::string> dirs;                            // --dir
+  std::vector<std::string> env;                             // --env KEY=VALUE
   bool net = false;
   uint64_t memory_mb = 256;
   std::string action_name;

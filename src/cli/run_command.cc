@@ -1,8 +1,8 @@
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "abi/action_runner.h"
 #include "cli/commands.h"
@@ -79,8 +79,8 @@ int RunRun(const RunFlags& flags) {
   double load_ms = MsSince(t1);
 
   abi::ActivationRequest request;
-  request.action_name = flags.action_name.empty() ? std::filesystem::path(flags.module_path).stem().string()
-                                                  : flags.action_name;
+  request.action_name =
+      flags.action_name.empty() ? std::filesystem::path(flags.module_path).stem().string() : flags.action_name;
   request.params_json = std::move(params).value();
   request.env = flags.env;
   request.capabilities = caps;

@@ -69,15 +69,9 @@ class Status {
   static Status InvalidArgument(std::string message) {
     return Error(Code::kInvalidArgument, Phase::kNone, std::move(message));
   }
-  static Status NotFound(std::string message) {
-    return Error(Code::kNotFound, Phase::kNone, std::move(message));
-  }
-  static Status IoError(std::string message) {
-    return Error(Code::kIoError, Phase::kNone, std::move(message));
-  }
-  static Status Internal(std::string message) {
-    return Error(Code::kInternal, Phase::kNone, std::move(message));
-  }
+  static Status NotFound(std::string message) { return Error(Code::kNotFound, Phase::kNone, std::move(message)); }
+  static Status IoError(std::string message) { return Error(Code::kIoError, Phase::kNone, std::move(message)); }
+  static Status Internal(std::string message) { return Error(Code::kInternal, Phase::kNone, std::move(message)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -105,7 +99,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -128,16 +122,15 @@ class Result {
 }  // namespace wow
 
 // Early-return helpers for Status- and Result-returning functions.
-#define WOW_RETURN_IF_ERROR(expr)           \
-  do {                                      \
-    ::wow::Status _wow_status = (expr);     \
+#define WOW_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::wow::Status _wow_status = (expr);        \
     if (!_wow_status.ok()) return _wow_status; \
   } while (0)
 
 #define WOW_CONCAT_INNER(a, b) a##b
 #define WOW_CONCAT(a, b) WOW_CONCAT_INNER(a, b)
-#define WOW_ASSIGN_OR_RETURN(lhs, expr) \
-  WOW_ASSIGN_OR_RETURN_IMPL(WOW_CONCAT(_wow_result_, __LINE__), lhs, expr)
+#define WOW_ASSIGN_OR_RETURN(lhs, expr) WOW_ASSIGN_OR_RETURN_IMPL(WOW_CONCAT(_wow_result_, __LINE__), lhs, expr)
 #define WOW_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \

@@ -191,27 +191,25 @@ inline constexpr uint64_t kSockAccept = 1ull << 29;
 inline constexpr uint64_t kAll = (1ull << 30) - 1;
 
 // Rights that mean something on a regular file descriptor.
-inline constexpr uint64_t kRegularFile =
-    kFdDatasync | kFdRead | kFdSeek | kFdFdstatSetFlags | kFdSync | kFdTell | kFdWrite | kFdAdvise |
-    kFdAllocate | kFdFilestatGet | kFdFilestatSetSize | kFdFilestatSetTimes | kPollFdReadwrite;
+inline constexpr uint64_t kRegularFile = kFdDatasync | kFdRead | kFdSeek | kFdFdstatSetFlags | kFdSync | kFdTell |
+                                         kFdWrite | kFdAdvise | kFdAllocate | kFdFilestatGet | kFdFilestatSetSize |
+                                         kFdFilestatSetTimes | kPollFdReadwrite;
 
 // Rights that mean something on a directory descriptor.
-inline constexpr uint64_t kDirectory =
-    kFdFdstatSetFlags | kFdSync | kFdAdvise | kPathCreateDirectory | kPathCreateFile |
-    kPathLinkSource | kPathLinkTarget | kPathOpen | kFdReaddir | kPathReadlink | kPathRenameSource |
-    kPathRenameTarget | kPathFilestatGet | kPathFilestatSetSize | kPathFilestatSetTimes |
-    kFdFilestatGet | kFdFilestatSetTimes | kPathSymlink | kPathRemoveDirectory | kPathUnlinkFile;
+inline constexpr uint64_t kDirectory = kFdFdstatSetFlags | kFdSync | kFdAdvise | kPathCreateDirectory |
+                                       kPathCreateFile | kPathLinkSource | kPathLinkTarget | kPathOpen | kFdReaddir |
+                                       kPathReadlink | kPathRenameSource | kPathRenameTarget | kPathFilestatGet |
+                                       kPathFilestatSetSize | kPathFilestatSetTimes | kFdFilestatGet |
+                                       kFdFilestatSetTimes | kPathSymlink | kPathRemoveDirectory | kPathUnlinkFile;
 
 // Rights that modify the file system; removed beneath read-only preopens.
-inline constexpr uint64_t kMutating =
-    kFdDatasync | kFdWrite | kFdAllocate | kPathCreateDirectory | kPathCreateFile |
-    kPathLinkSource | kPathLinkTarget | kPathRenameSource | kPathRenameTarget |
-    kPathFilestatSetSize | kPathFilestatSetTimes | kFdFilestatSetSize | kFdFilestatSetTimes |
-    kPathSymlink | kPathRemoveDirectory | kPathUnlinkFile;
+inline constexpr uint64_t kMutating = kFdDatasync | kFdWrite | kFdAllocate | kPathCreateDirectory | kPathCreateFile |
+                                      kPathLinkSource | kPathLinkTarget | kPathRenameSource | kPathRenameTarget |
+                                      kPathFilestatSetSize | kPathFilestatSetTimes | kFdFilestatSetSize |
+                                      kFdFilestatSetTimes | kPathSymlink | kPathRemoveDirectory | kPathUnlinkFile;
 
 inline constexpr uint64_t kStdin = kFdRead | kFdFdstatSetFlags | kFdFilestatGet | kPollFdReadwrite;
-inline constexpr uint64_t kStdout =
-    kFdWrite | kFdFdstatSetFlags | kFdFilestatGet | kPollFdReadwrite;
+inline constexpr uint64_t kStdout = kFdWrite | kFdFdstatSetFlags | kFdFilestatGet | kPollFdReadwrite;
 }  // namespace rights
 
 // Sizes and field offsets of the guest structs.

@@ -26,8 +26,7 @@ FdEntry StdioEntry(FdKind kind) {
 
 }  // namespace
 
-WasiContext::WasiContext(WasiOptions options)
-    : options_(std::move(options)), fds_(options_.max_open_fds) {}
+WasiContext::WasiContext(WasiOptions options) : options_(std::move(options)), fds_(options_.max_open_fds) {}
 
 WasiContext::~WasiContext() = default;
 
@@ -60,8 +59,7 @@ Result<std::unique_ptr<WasiContext>> WasiContext::Create(WasiOptions options) {
     int fd = ::open(preopen.host_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       int err = errno;
-      std::string message =
-          "cannot open preopened directory " + preopen.host_path + ": " + std::strerror(err);
+      std::string message = "cannot open preopened directory " + preopen.host_path + ": " + std::strerror(err);
       if (err == ENOENT) return Status::NotFound(std::move(message));
       if (err == ENOTDIR) return Status::InvalidArgument(std::move(message));
       return Status::IoError(std::move(message));

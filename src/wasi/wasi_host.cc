@@ -126,8 +126,7 @@ uint8_t FiletypeFromDirent(unsigned char d_type) {
 }
 
 bool IsStdio(const FdEntry& entry) {
-  return entry.kind == FdKind::kStdin || entry.kind == FdKind::kStdout ||
-         entry.kind == FdKind::kStderr;
+  return entry.kind == FdKind::kStdin || entry.kind == FdKind::kStdout || entry.kind == FdKind::kStderr;
 }
 
 Errno WriteFilestat(const Env& env, uint32_t ptr, const struct stat* st, uint8_t filetype) {
@@ -231,8 +230,7 @@ Errno BuildTimes(uint64_t atim, uint64_t mtim, uint32_t fst_flags, timespec time
 // ---------------------------------------------------------------------------
 // Arguments and environment.
 
-Errno StringListSizes(const Env& env, const std::vector<std::string>& list, uint32_t count_ptr,
-                      uint32_t size_ptr) {
+Errno StringListSizes(const Env& env, const std::vector<std::string>& list, uint32_t count_ptr, uint32_t size_ptr) {
   uint64_t size = 0;
   for (const std::string& s : list) size += s.size() + 1;
   if (list.size() > UINT32_MAX || size > UINT32_MAX) return Errno::kOverflow;
@@ -243,8 +241,7 @@ Errno StringListSizes(const Env& env, const std::vector<std::string>& list, uint
 }
 
 // Writes NUL-terminated strings to `buf` and pointers to them to `ptrs`.
-Errno StringListGet(const Env& env, const std::vector<std::string>& list, uint32_t ptrs,
-                    uint32_t buf) {
+Errno StringListGet(const Env& env, const std::vector<std::string>& list, uint32_t ptrs, uint32_t buf) {
   uint64_t size = 0;
   for (const std::string& s : list) size += s.size() + 1;
   auto ptr_span = env.Span(ptrs, uint64_t{list.size()} * 4);
@@ -263,9 +260,7 @@ Errno StringListGet(const Env& env, const std::vector<std::string>& list, uint32
 Errno ArgsSizesGet(Env& env, uint32_t argc_ptr, uint32_t buf_size_ptr) {
   return StringListSizes(env, env.ctx.args(), argc_ptr, buf_size_ptr);
 }
-Errno ArgsGet(Env& env, uint32_t argv, uint32_t argv_buf) {
-  return StringListGet(env, env.ctx.args(), argv, argv_buf);
-}
+Errno ArgsGet(Env& env, uint32_t argv, uint32_t argv_buf) { return StringListGet(env, env.ctx.args(), argv, argv_buf); }
 Errno EnvironSizesGet(Env& env, uint32_t count_ptr, uint32_t buf_size_ptr) {
   return StringListSizes(env, env.ctx.env(), count_ptr, buf_size_ptr);
 }
@@ -384,8 +379,7 @@ Errno FdRead(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t n
   return Errno::kSuccess;
 }
 
-Errno FdPread(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t offset,
-              uint32_t nread_ptr) {
+Errno FdPread(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t offset, uint32_t nread_ptr) {
   FdEntry* entry = env.ctx.fds().Get(fd);
   if (entry == nullptr) return Errno::kBadf;
   if (IsStdio(*entry)) return Errno::kSpipe;
@@ -403,8 +397,7 @@ Errno FdPread(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t 
   return Errno::kSuccess;
 }
 
-Errno FdPwrite(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t offset,
-               uint32_t nwritten_ptr) {
+Errno FdPwrite(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint64_t offset, uint32_t nwritten_ptr) {
   FdEntry* entry = env.ctx.fds().Get(fd);
   if (entry == nullptr) return Errno::kBadf;
   if (IsStdio(*entry)) return Errno::kSpipe;
@@ -556,9 +549,8 @@ Errno FdAdvise(Env& env, uint32_t fd, uint64_t offset, uint64_t len, uint32_t ad
   constexpr uint64_t kMaxOff = uint64_t(std::numeric_limits<off_t>::max());
   if (advice > kAdviceMax || offset > kMaxOff || len > kMaxOff) return Errno::kInval;
   // preview1 orders sequential before random; Linux the other way round.
-  static constexpr int kHostAdvice[] = {POSIX_FADV_NORMAL,   POSIX_FADV_SEQUENTIAL,
-                                        POSIX_FADV_RANDOM,   POSIX_FADV_WILLNEED,
-                                        POSIX_FADV_DONTNEED, POSIX_FADV_NOREUSE};
+  static constexpr int kHostAdvice[] = {POSIX_FADV_NORMAL,   POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM,
+                                        POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED,   POSIX_FADV_NOREUSE};
   int rc = ::posix_fadvise(entry->host.get(), off_t(offset), off_t(len), kHostAdvice[advice]);
   return ErrnoFromHost(rc);
 }
@@ -572,9 +564,7 @@ Errno FdAllocate(Env& env, uint32_t fd, uint64_t offset, uint64_t len) {
   return ErrnoFromHost(rc);
 }
 
-Errno FdClose(Env& env, uint32_t fd) {
-  return env.ctx.fds().Close(fd) ? Errno::kSuccess : Errno::kBadf;
-}
+Errno FdClose(Env& env, uint32_t fd) { return env.ctx.fds().Close(fd) ? Errno::kSuccess : Errno::kBadf; }
 
 Errno FdRenumber(Env& env, uint32_t from, uint32_t to) {
   return env.ctx.fds().Renumber(from, to) ? Errno::kSuccess : Errno::kBadf;
@@ -638,8 +628,7 @@ Errno ReadDirectory(int fd, std::vector<DirEntryInfo>* out) {
   return Errno::kSuccess;
 }
 
-Errno FdReaddir(Env& env, uint32_t fd, uint32_t buf_ptr, uint32_t buf_len, uint64_t cookie,
-                uint32_t bufused_ptr) {
+Errno FdReaddir(Env& env, uint32_t fd, uint32_t buf_ptr, uint32_t buf_len, uint64_t cookie, uint32_t bufused_ptr) {
   FdEntry* entry;
   if (Errno e = Lookup(env, fd, rights::kFdReaddir, &entry); e != Errno::kSuccess) return e;
   if (entry->kind != FdKind::kDirectory) return Errno::kNotDir;
@@ -681,9 +670,8 @@ Errno FdReaddir(Env& env, uint32_t fd, uint32_t buf_ptr, uint32_t buf_len, uint6
 // ---------------------------------------------------------------------------
 // Paths. Every lookup goes through confine.h.
 
-Errno PathOpen(Env& env, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr, uint32_t path_len,
-               uint32_t oflags, uint64_t rights_base, uint64_t rights_inheriting, uint32_t fdflags,
-               uint32_t opened_fd_ptr) {
+Errno PathOpen(Env& env, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr, uint32_t path_len, uint32_t oflags,
+               uint64_t rights_base, uint64_t rights_inheriting, uint32_t fdflags, uint32_t opened_fd_ptr) {
   if (oflags & ~uint32_t{kOflagsAll}) return Errno::kInval;
   if (fdflags & ~uint32_t{kFdflagsAll}) return Errno::kInval;
   uint64_t needed = rights::kPathOpen;
@@ -724,8 +712,7 @@ Errno PathOpen(Env& env, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr, u
   if (!(dirflags & kLookupSymlinkFollow)) flags |= O_NOFOLLOW;
 
   UniqueFd host;
-  if (Errno e = OpenBeneath(dir->host.get(), path, flags, kNewFileMode, &host);
-      e != Errno::kSuccess) {
+  if (Errno e = OpenBeneath(dir->host.get(), path, flags, kNewFileMode, &host); e != Errno::kSuccess) {
     return e;
   }
   struct stat st {};
@@ -743,8 +730,7 @@ Errno PathOpen(Env& env, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr, u
   entry.filetype = FiletypeFromMode(st.st_mode);
   bool is_dir = S_ISDIR(st.st_mode);
   entry.kind = is_dir ? FdKind::kDirectory : FdKind::kFile;
-  entry.rights_base =
-      rights_base & dir->rights_inheriting & (is_dir ? rights::kDirectory : rights::kRegularFile);
+  entry.rights_base = rights_base & dir->rights_inheriting & (is_dir ? rights::kDirectory : rights::kRegularFile);
   entry.rights_inheriting = rights_inheriting & dir->rights_inheriting;
   entry.fdflags = uint16_t(fdflags);
   entry.host = std::move(host);
@@ -754,8 +740,8 @@ Errno PathOpen(Env& env, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr, u
   return Errno::kSuccess;
 }
 
-Errno PathFilestatGet(Env& env, uint32_t dirfd, uint32_t flags, uint32_t path_ptr,
-                      uint32_t path_len, uint32_t buf_ptr) {
+Errno PathFilestatGet(Env& env, uint32_t dirfd, uint32_t flags, uint32_t path_ptr, uint32_t path_len,
+                      uint32_t buf_ptr) {
   FdEntry* dir;
   if (Errno e = LookupDir(env, dirfd, rights::kPathFilestatGet, &dir); e != Errno::kSuccess) {
     return e;
@@ -773,8 +759,8 @@ Errno PathFilestatGet(Env& env, uint32_t dirfd, uint32_t flags, uint32_t path_pt
   return WriteFilestat(env, buf_ptr, &st, 0);
 }
 
-Errno PathFilestatSetTimes(Env& env, uint32_t dirfd, uint32_t flags, uint32_t path_ptr,
-                           uint32_t path_len, uint64_t atim, uint64_t mtim, uint32_t fst_flags) {
+Errno PathFilestatSetTimes(Env& env, uint32_t dirfd, uint32_t flags, uint32_t path_ptr, uint32_t path_len,
+                           uint64_t atim, uint64_t mtim, uint32_t fst_flags) {
   FdEntry* dir;
   if (Errno e = LookupDir(env, dirfd, rights::kPathFilestatSetTimes, &dir); e != Errno::kSuccess) {
     return e;
@@ -798,8 +784,7 @@ Errno PathFilestatSetTimes(Env& env, uint32_t dirfd, uint32_t flags, uint32_t pa
 
 // Opens the parent of a path for a *at call and classifies its last
 // component without following it.
-Errno OpenParentOf(Env& env, FdEntry* dir, uint32_t path_ptr, uint32_t path_len,
-                   ParentAndName* out) {
+Errno OpenParentOf(Env& env, FdEntry* dir, uint32_t path_ptr, uint32_t path_len, ParentAndName* out) {
   std::string path;
   if (Errno e = ReadPath(env, path_ptr, path_len, &path); e != Errno::kSuccess) return e;
   return OpenParent(dir->host.get(), path, out);
@@ -865,16 +850,14 @@ Errno PathUnlinkFile(Env& env, uint32_t dirfd, uint32_t path_ptr, uint32_t path_
   return Errno::kSuccess;
 }
 
-Errno PathRename(Env& env, uint32_t old_dirfd, uint32_t old_ptr, uint32_t old_len,
-                 uint32_t new_dirfd, uint32_t new_ptr, uint32_t new_len) {
+Errno PathRename(Env& env, uint32_t old_dirfd, uint32_t old_ptr, uint32_t old_len, uint32_t new_dirfd, uint32_t new_ptr,
+                 uint32_t new_len) {
   FdEntry* old_dir;
   FdEntry* new_dir;
-  if (Errno e = LookupDir(env, old_dirfd, rights::kPathRenameSource, &old_dir);
-      e != Errno::kSuccess) {
+  if (Errno e = LookupDir(env, old_dirfd, rights::kPathRenameSource, &old_dir); e != Errno::kSuccess) {
     return e;
   }
-  if (Errno e = LookupDir(env, new_dirfd, rights::kPathRenameTarget, &new_dir);
-      e != Errno::kSuccess) {
+  if (Errno e = LookupDir(env, new_dirfd, rights::kPathRenameTarget, &new_dir); e != Errno::kSuccess) {
     return e;
   }
   ParentAndName from;
@@ -894,8 +877,8 @@ Errno PathRename(Env& env, uint32_t old_dirfd, uint32_t old_ptr, uint32_t old_le
   return Errno::kSuccess;
 }
 
-Errno PathSymlink(Env& env, uint32_t target_ptr, uint32_t target_len, uint32_t dirfd,
-                  uint32_t path_ptr, uint32_t path_len) {
+Errno PathSymlink(Env& env, uint32_t target_ptr, uint32_t target_len, uint32_t dirfd, uint32_t path_ptr,
+                  uint32_t path_len) {
   FdEntry* dir;
   if (Errno e = LookupDir(env, dirfd, rights::kPathSymlink, &dir); e != Errno::kSuccess) return e;
   if (target_len > kMaxPathBytes) return Errno::kNameTooLong;
@@ -915,16 +898,14 @@ Errno PathSymlink(Env& env, uint32_t target_ptr, uint32_t target_len, uint32_t d
   return Errno::kSuccess;
 }
 
-Errno PathLink(Env& env, uint32_t old_dirfd, uint32_t old_flags, uint32_t old_ptr, uint32_t old_len,
-               uint32_t new_dirfd, uint32_t new_ptr, uint32_t new_len) {
+Errno PathLink(Env& env, uint32_t old_dirfd, uint32_t old_flags, uint32_t old_ptr, uint32_t old_len, uint32_t new_dirfd,
+               uint32_t new_ptr, uint32_t new_len) {
   FdEntry* old_dir;
   FdEntry* new_dir;
-  if (Errno e = LookupDir(env, old_dirfd, rights::kPathLinkSource, &old_dir);
-      e != Errno::kSuccess) {
+  if (Errno e = LookupDir(env, old_dirfd, rights::kPathLinkSource, &old_dir); e != Errno::kSuccess) {
     return e;
   }
-  if (Errno e = LookupDir(env, new_dirfd, rights::kPathLinkTarget, &new_dir);
-      e != Errno::kSuccess) {
+  if (Errno e = LookupDir(env, new_dirfd, rights::kPathLinkTarget, &new_dir); e != Errno::kSuccess) {
     return e;
   }
   ParentAndName to;
@@ -939,8 +920,7 @@ Errno PathLink(Env& env, uint32_t old_dirfd, uint32_t old_flags, uint32_t old_pt
     std::string old_path;
     if (Errno e = ReadPath(env, old_ptr, old_len, &old_path); e != Errno::kSuccess) return e;
     UniqueFd source;
-    if (Errno e = OpenBeneath(old_dir->host.get(), old_path, O_PATH, 0, &source);
-        e != Errno::kSuccess) {
+    if (Errno e = OpenBeneath(old_dir->host.get(), old_path, O_PATH, 0, &source); e != Errno::kSuccess) {
       return e;
     }
     std::string proc = "/proc/self/fd/" + std::to_string(source.get());
@@ -965,8 +945,8 @@ Errno PathLink(Env& env, uint32_t old_dirfd, uint32_t old_flags, uint32_t old_pt
   return Errno::kSuccess;
 }
 
-Errno PathReadlink(Env& env, uint32_t dirfd, uint32_t path_ptr, uint32_t path_len, uint32_t buf_ptr,
-                   uint32_t buf_len, uint32_t bufused_ptr) {
+Errno PathReadlink(Env& env, uint32_t dirfd, uint32_t path_ptr, uint32_t path_len, uint32_t buf_ptr, uint32_t buf_len,
+                   uint32_t bufused_ptr) {
   FdEntry* dir;
   if (Errno e = LookupDir(env, dirfd, rights::kPathReadlink, &dir); e != Errno::kSuccess) return e;
   auto out = env.Span(buf_ptr, buf_len);
@@ -1049,8 +1029,7 @@ PendingEvent PollFd(Env& env, uint64_t userdata, uint8_t type, uint32_t fd) {
   return ev;
 }
 
-Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscriptions,
-                 uint32_t nevents_ptr) {
+Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscriptions, uint32_t nevents_ptr) {
   if (nsubscriptions == 0) return Errno::kInval;
   auto in = env.Span(in_ptr, uint64_t{nsubscriptions} * layout::kSubscriptionSize);
   auto out = env.Span(out_ptr, uint64_t{nsubscriptions} * layout::kEventSize);
@@ -1080,8 +1059,7 @@ Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscrip
         wait.deadline_ns = SaturatingAdd(now, delta);
       } else {
         // CPU-time clocks do not advance while the guest sleeps.
-        PendingEvent ev{userdata, id <= kClockThreadCputime ? Errno::kNotSup : Errno::kInval,
-                        kEventtypeClock, 0, 0};
+        PendingEvent ev{userdata, id <= kClockThreadCputime ? Errno::kNotSup : Errno::kInval, kEventtypeClock, 0, 0};
         ready.push_back(ev);
         continue;
       }
@@ -1104,8 +1082,7 @@ Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscrip
     now = std::max(MonotonicNs(), earliest);
   }
   for (const ClockWait& c : clocks) {
-    if (c.deadline_ns <= now)
-      ready.push_back(PendingEvent{c.userdata, Errno::kSuccess, kEventtypeClock, 0, 0});
+    if (c.deadline_ns <= now) ready.push_back(PendingEvent{c.userdata, Errno::kSuccess, kEventtypeClock, 0, 0});
   }
 
   for (size_t i = 0; i < ready.size(); ++i) {
@@ -1124,16 +1101,10 @@ Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscrip
 // ---------------------------------------------------------------------------
 // Sockets: no socket descriptors are ever handed out.
 
-Errno SockErrno(Env& env, uint32_t fd) {
-  return env.ctx.fds().Get(fd) != nullptr ? Errno::kNotSock : Errno::kBadf;
-}
+Errno SockErrno(Env& env, uint32_t fd) { return env.ctx.fds().Get(fd) != nullptr ? Errno::kNotSock : Errno::kBadf; }
 Errno SockAccept(Env& env, uint32_t fd, uint32_t, uint32_t) { return SockErrno(env, fd); }
-Errno SockRecv(Env& env, uint32_t fd, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t) {
-  return SockErrno(env, fd);
-}
-Errno SockSend(Env& env, uint32_t fd, uint32_t, uint32_t, uint32_t, uint32_t) {
-  return SockErrno(env, fd);
-}
+Errno SockRecv(Env& env, uint32_t fd, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t) { return SockErrno(env, fd); }
+Errno SockSend(Env& env, uint32_t fd, uint32_t, uint32_t, uint32_t, uint32_t) { return SockErrno(env, fd); }
 Errno SockShutdown(Env& env, uint32_t fd, uint32_t) { return SockErrno(env, fd); }
 
 // ---------------------------------------------------------------------------
@@ -1167,8 +1138,7 @@ void Register(HostFunctions& host, const char* name, Errno (*fn)(Env&, Args...))
   f.name = name;
   f.sig.params = {kValTypeOf<Args>...};
   f.sig.results = {ValType::kI32};
-  f.fn = [fn, name](HostCall& call, std::span<const RawValue> args,
-                    std::span<RawValue> results) -> HostAction {
+  f.fn = [fn, name](HostCall& call, std::span<const RawValue> args, std::span<RawValue> results) -> HostAction {
     auto* ctx = static_cast<WasiContext*>(call.data);
     if (ctx == nullptr) return Trap(call, name, "no WasiContext set as host data");
     if (args.size() != sizeof...(Args) || results.size() != 1) {

@@ -49,10 +49,9 @@ constexpr uint32_t kIovs = 1280;  // iovec arrays
 constexpr uint32_t kBuf = 4096;   // data buffers
 constexpr uint32_t kBuf2 = 8192;
 
-constexpr uint64_t kRead = rights::kFdRead | rights::kFdSeek | rights::kFdTell |
-                           rights::kFdFilestatGet | rights::kFdReaddir;
-constexpr uint64_t kReadWrite =
-    kRead | rights::kFdWrite | rights::kFdFilestatSetSize | rights::kFdFdstatSetFlags;
+constexpr uint64_t kRead =
+    rights::kFdRead | rights::kFdSeek | rights::kFdTell | rights::kFdFilestatGet | rights::kFdReaddir;
+constexpr uint64_t kReadWrite = kRead | rights::kFdWrite | rights::kFdFilestatSetSize | rights::kFdFdstatSetFlags;
 
 uint64_t E(Errno e) { return static_cast<uint64_t>(e); }
 
@@ -138,12 +137,11 @@ class WasiHostTest : public ::testing::Test {
   }
 
   // path_open beneath `dirfd`; returns the errno and the new fd in `fd`.
-  uint64_t Open(uint32_t dirfd, std::string_view path, uint32_t oflags, uint64_t rights,
-                uint32_t* fd = nullptr, uint32_t lookup = kLookupSymlinkFollow,
-                uint32_t fdflags = 0) {
+  uint64_t Open(uint32_t dirfd, std::string_view path, uint32_t oflags, uint64_t rights, uint32_t* fd = nullptr,
+                uint32_t lookup = kLookupSymlinkFollow, uint32_t fdflags = 0) {
     PutBytes(kPath, path);
-    uint64_t e = Wasi("path_open", {dirfd, lookup, kPath, uint32_t(path.size()), oflags, rights,
-                                    rights, fdflags, kOut2});
+    uint64_t e =
+        Wasi("path_open", {dirfd, lookup, kPath, uint32_t(path.size()), oflags, rights, rights, fdflags, kOut2});
     if (e == 0 && fd != nullptr) *fd = U32(kOut2);
     return e;
   }
@@ -165,17 +163,14 @@ class WasiHostTest : public ::testing::Test {
   uint64_t Link(std::string_view from, std::string_view to, uint32_t flags) {
     PutBytes(kPath, from);
     PutBytes(kPath2, to);
-    return Wasi("path_link",
-                {3, flags, kPath, uint32_t(from.size()), 3, kPath2, uint32_t(to.size())});
+    return Wasi("path_link", {3, flags, kPath, uint32_t(from.size()), 3, kPath2, uint32_t(to.size())});
   }
   uint64_t Stat(std::string_view path, uint32_t flags) {
     PutBytes(kPath, path);
     return Wasi("path_filestat_get", {3, flags, kPath, uint32_t(path.size()), kBuf2});
   }
 
-  static void WriteHostFile(const fs::path& p, const std::string& data) {
-    std::ofstream(p, std::ios::binary) << data;
-  }
+  static void WriteHostFile(const fs::path& p, const std::string& data) { std::ofstream(p, std::ios::binary) << data; }
   static std::string ReadHostFile(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -245,19 +240,14 @@ TEST_F(WasiHostTest, RegistersPreview1Signatures) {
 
   using V = ValType;
   auto sig = [&](const char* module, const char* name) { return host_.Find(module, name)->sig; };
-  EXPECT_EQ(sig(kWasiModule, "path_open"),
-            (wasm::FuncSig{
-                {V::kI32, V::kI32, V::kI32, V::kI32, V::kI32, V::kI64, V::kI64, V::kI32, V::kI32},
-                {V::kI32}}));
-  EXPECT_EQ(sig(kWasiModule, "fd_seek"),
-            (wasm::FuncSig{{V::kI32, V::kI64, V::kI32, V::kI32}, {V::kI32}}));
-  EXPECT_EQ(sig(kWasiModule, "clock_time_get"),
-            (wasm::FuncSig{{V::kI32, V::kI64, V::kI32}, {V::kI32}}));
-  EXPECT_EQ(sig(kWasiModule, "fd_readdir"),
-            (wasm::FuncSig{{V::kI32, V::kI32, V::kI32, V::kI64, V::kI32}, {V::kI32}}));
   EXPECT_EQ(
-      sig(kWasiModule, "path_filestat_set_times"),
-      (wasm::FuncSig{{V::kI32, V::kI32, V::kI32, V::kI32, V::kI64, V::kI64, V::kI32}, {V::kI32}}));
+      sig(kWasiModule, "path_open"),
+      (wasm::FuncSig{{V::kI32, V::kI32, V::kI32, V::kI32, V::kI32, V::kI64, V::kI64, V::kI32, V::kI32}, {V::kI32}}));
+  EXPECT_EQ(sig(kWasiModule, "fd_seek"), (wasm::FuncSig{{V::kI32, V::kI64, V::kI32, V::kI32}, {V::kI32}}));
+  EXPECT_EQ(sig(kWasiModule, "clock_time_get"), (wasm::FuncSig{{V::kI32, V::kI64, V::kI32}, {V::kI32}}));
+  EXPECT_EQ(sig(kWasiModule, "fd_readdir"), (wasm::FuncSig{{V::kI32, V::kI32, V::kI32, V::kI64, V::kI32}, {V::kI32}}));
+  EXPECT_EQ(sig(kWasiModule, "path_filestat_set_times"),
+            (wasm::FuncSig{{V::kI32, V::kI32, V::kI32, V::kI32, V::kI64, V::kI64, V::kI32}, {V::kI32}}));
   EXPECT_EQ(sig(kWasiModule, "proc_exit"), (wasm::FuncSig{{V::kI32}, {}}));
   EXPECT_EQ(sig(kWasiModule, "sched_yield"), (wasm::FuncSig{{}, {V::kI32}}));
   EXPECT_EQ(sig("http", "get"), (wasm::FuncSig{{}, {V::kI32}}));
@@ -355,9 +345,8 @@ TEST_F(WasiHostTest, Clocks) {
   EXPECT_GE(U64(kOut) - first, 2'000'000u);
 
   ASSERT_EQ(Wasi("clock_time_get", {kClockRealtime, 1, kOut}), 0u);
-  auto host_now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  auto host_now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_LT(std::llabs(int64_t(U64(kOut)) - host_now), 1'000'000'000);
 
   ASSERT_EQ(Wasi("clock_time_get", {kClockProcessCputime, 1, kOut}), 0u);
@@ -407,8 +396,7 @@ TEST_F(WasiHostTest, BadPointersGiveEfault) {
   EXPECT_EQ(Wasi("path_open", {3, 0, kMemSize - 2, 10, 0, kRead, kRead, 0, kOut}), kFault);
   EXPECT_EQ(Wasi("poll_oneoff", {kMemSize - 40, kBuf, 1, kOut}), kFault);
   // A module without memory.
-  EXPECT_EQ(Call(kWasiModule, "args_sizes_get", {kOut, kOut}, nullptr, /*with_memory=*/false),
-            kFault);
+  EXPECT_EQ(Call(kWasiModule, "args_sizes_get", {kOut, kOut}, nullptr, /*with_memory=*/false), kFault);
 }
 
 TEST_F(WasiHostTest, UnknownFdIsEbadf) {
@@ -642,12 +630,10 @@ TEST_F(WasiHostTest, DirectoryOperations) {
   ASSERT_EQ(stat((sandbox_ / "d" / "g").c_str(), &a), 0);
   EXPECT_EQ(a.st_atim.tv_sec, 1);
   EXPECT_EQ(a.st_mtim.tv_sec, 2);
-  EXPECT_EQ(Wasi("path_filestat_set_times", {3, 0, kPath, 3, 0, 0, kFstflagAtim | kFstflagAtimNow}),
-            E(Errno::kInval));
+  EXPECT_EQ(Wasi("path_filestat_set_times", {3, 0, kPath, 3, 0, 0, kFstflagAtim | kFstflagAtimNow}), E(Errno::kInval));
   // Without the follow flag the link itself gets the times.
   PutBytes(kPath, "d/link");
-  ASSERT_EQ(Wasi("path_filestat_set_times", {3, 0, kPath, 6, 0, 5'000'000'000ull, kFstflagMtim}),
-            0u);
+  ASSERT_EQ(Wasi("path_filestat_set_times", {3, 0, kPath, 6, 0, 5'000'000'000ull, kFstflagMtim}), 0u);
   ASSERT_EQ(lstat((sandbox_ / "d" / "link").c_str(), &c), 0);
   EXPECT_EQ(c.st_mtim.tv_sec, 5);
   ASSERT_EQ(stat((sandbox_ / "d" / "g").c_str(), &a), 0);
@@ -678,12 +664,10 @@ TEST_F(WasiHostTest, ConfinementBlocksEscapes) {
   const uint64_t kNotCapable = E(Errno::kNotCapable);
   // Escapes via "..", absolute paths and symlinks read as a missing
   // capability; without the follow flag a final symlink is ELOOP instead.
-  for (const char* path : {"../escape", "/etc/passwd", "/", "etc_link/passwd", "up/escape",
-                           "sub/../../escape", "up/outside/victim", "sub/../up/escape", "..", "up",
-                           "rel_victim", "abs_victim", "etc_link"}) {
-    EXPECT_EQ(Open(3, path, kOflagCreat, kReadWrite, nullptr, kLookupSymlinkFollow),
-              E(Errno::kNotCapable))
-        << path;
+  for (const char* path :
+       {"../escape", "/etc/passwd", "/", "etc_link/passwd", "up/escape", "sub/../../escape", "up/outside/victim",
+        "sub/../up/escape", "..", "up", "rel_victim", "abs_victim", "etc_link"}) {
+    EXPECT_EQ(Open(3, path, kOflagCreat, kReadWrite, nullptr, kLookupSymlinkFollow), E(Errno::kNotCapable)) << path;
     uint64_t e = Open(3, path, kOflagCreat, kReadWrite, nullptr, /*lookup=*/0);
     EXPECT_TRUE(e == E(Errno::kNotCapable) || e == E(Errno::kLoop)) << path << ": " << e;
   }
@@ -722,9 +706,8 @@ TEST_F(WasiHostTest, ConfinementBlocksEscapes) {
   EXPECT_EQ(Stat("etc_link/passwd", 0), kNotCapable);
   EXPECT_EQ(Stat("/etc", 0), kNotCapable);
   PutBytes(kPath, "rel_victim");
-  EXPECT_EQ(
-      Wasi("path_filestat_set_times", {3, kLookupSymlinkFollow, kPath, 10, 0, 0, kFstflagMtimNow}),
-      E(Errno::kNotCapable));
+  EXPECT_EQ(Wasi("path_filestat_set_times", {3, kLookupSymlinkFollow, kPath, 10, 0, 0, kFstflagMtimNow}),
+            E(Errno::kNotCapable));
   PutBytes(kPath, "up/outside/victim");
   EXPECT_EQ(Wasi("path_readlink", {3, kPath, 17, kBuf, 100, kOut}), kNotCapable);
   // Reading a link that is inside is fine; following it is not.
@@ -757,11 +740,11 @@ TEST_F(WasiHostTest, ReadOnlyPreopen) {
   WriteHostFile(sandbox_ / "f", "data");
   uint32_t fd = 0;
   // Broad rights requests (as Rust's std makes) still open for reading.
-  ASSERT_EQ(Open(3, "f", 0,
-                 rights::kAll & ~(rights::kFdWrite | rights::kFdDatasync | rights::kFdAllocate |
-                                  rights::kFdFilestatSetSize),
-                 &fd),
-            0u);
+  ASSERT_EQ(
+      Open(3, "f", 0,
+           rights::kAll & ~(rights::kFdWrite | rights::kFdDatasync | rights::kFdAllocate | rights::kFdFilestatSetSize),
+           &fd),
+      0u);
   std::string got;
   ASSERT_EQ(ReadFd(fd, 10, &got), 0u);
   EXPECT_EQ(got, "data");
@@ -805,8 +788,7 @@ TEST_F(WasiHostTest, RightsCanOnlyBeDropped) {
   ASSERT_EQ(Wasi("fd_fdstat_set_rights", {fd, rights::kFdWrite, 0}), 0u);
   std::string got;
   EXPECT_EQ(ReadFd(fd, 4, &got), E(Errno::kNotCapable));
-  EXPECT_EQ(Wasi("fd_fdstat_set_rights", {fd, rights::kFdWrite | rights::kFdRead, 0}),
-            E(Errno::kNotCapable));
+  EXPECT_EQ(Wasi("fd_fdstat_set_rights", {fd, rights::kFdWrite | rights::kFdRead, 0}), E(Errno::kNotCapable));
   // A directory whose inheriting rights were dropped hands out no more.
   ASSERT_EQ(Wasi("fd_fdstat_set_rights", {3, rights::kDirectory, rights::kFdRead}), 0u);
   EXPECT_EQ(Open(3, "f", 0, kReadWrite), E(Errno::kNotCapable));
@@ -838,8 +820,8 @@ TEST_F(WasiHostTest, ProcExitReturnsExitAction) {
 }
 
 // Writes a subscription at `at`.
-void PutClockSub(wasm::GuestMemory& mem, uint32_t at, uint64_t userdata, uint32_t clock,
-                 uint64_t timeout, uint16_t flags) {
+void PutClockSub(wasm::GuestMemory& mem, uint32_t at, uint64_t userdata, uint32_t clock, uint64_t timeout,
+                 uint16_t flags) {
   std::vector<uint8_t> sub(layout::kSubscriptionSize, 0);
   std::memcpy(&sub[0], &userdata, 8);
   sub[8] = kEventtypeClock;

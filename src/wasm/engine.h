@@ -39,8 +39,7 @@ class Instance {
   // proc_exit returns OK and sets exit_code(). After a trap the instance
   // refuses further calls; after proc_exit it may still be called (e.g. to
   // read results out of its memory).
-  virtual Status Call(std::string_view name, std::span<const RawValue> args,
-                      std::span<RawValue> results) = 0;
+  virtual Status Call(std::string_view name, std::span<const RawValue> args, std::span<RawValue> results) = 0;
 
   // The code passed to proc_exit, if the guest called it.
   virtual std::optional<int> exit_code() const = 0;
@@ -94,8 +93,7 @@ class Engine {
   // Prepares if needed, then links the module's imports against `host`:
   // an import the host does not provide (or provides with another type)
   // fails with Code::kLinkError naming it.
-  virtual Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm,
-                                                     const HostFunctions& host) = 0;
+  virtual Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) = 0;
 };
 
 }  // namespace wow::wasm

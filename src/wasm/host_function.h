@@ -33,9 +33,7 @@ struct HostCall {
 
 // A host function, written once for every engine: raw 64-bit argument and
 // result slots (see RawValue). Must not throw and must not unwind.
-using HostFn = std::function<HostAction(HostCall& call,
-                                        std::span<const RawValue> args,
-                                        std::span<RawValue> results)>;
+using HostFn = std::function<HostAction(HostCall& call, std::span<const RawValue> args, std::span<RawValue> results)>;
 
 struct HostFunction {
   std::string module;

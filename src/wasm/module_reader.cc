@@ -1,8 +1,8 @@
 #include "wasm/module_reader.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 #include "wabt/binary-reader-ir.h"
 #include "wabt/binary-reader.h"
@@ -141,7 +141,8 @@ Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view f
   wabt::WriteBinaryOptions write_options;
   write_options.features = SupportedFeatures();
   if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) {
-    return Status::Error(Code::kInvalidModule, Phase::kLoading, "cannot encode the WebAssembly text as a binary module");
+    return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                         "cannot encode the WebAssembly text as a binary module");
   }
   return std::move(stream.output_buffer().data);
 }
@@ -167,8 +168,8 @@ Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm) {
   wabt::ReadBinaryOptions read_options(SupportedFeatures(), nullptr, /*read_debug_names=*/false,
                                        /*stop_on_first_error=*/true,
                                        /*fail_on_custom_section_error=*/false);
-  wabt::Result result = wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), read_options, &errors,
-                                           parsed.ir.get());
+  wabt::Result result =
+      wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), read_options, &errors, parsed.ir.get());
   if (wabt::Failed(result)) {
     return Status::Error(Code::kInvalidModule, Phase::kLoading, "malformed module: " + FormatErrors(errors));
   }

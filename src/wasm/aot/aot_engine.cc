@@ -1,13 +1,12 @@
 #include "wasm/aot/aot_engine.h"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
 
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "wasm/aot/aot_runtime.h"
 #include "wasm/aot/artifact_info.h"
@@ -106,8 +105,8 @@ class AotMemory : public GuestMemory {
 
 class AotInstance : public Instance {
  public:
-  AotInstance(std::shared_ptr<const AotModule> module, const Artifact& artifact,
-              const HostFunction* const* imports, const InstanceOptions& options)
+  AotInstance(std::shared_ptr<const AotModule> module, const Artifact& artifact, const HostFunction* const* imports,
+              const InstanceOptions& options)
       : module_(std::move(module)), artifact_(artifact) {
     ctx_.memory_limit_bytes = options.memory_limit_bytes;
     ctx_.imports = imports;
@@ -140,8 +139,7 @@ class AotInstance : public Instance {
     }
     if (ctx_.exited) {
       dead_ = true;
-      return Status::Trap(TrapKind::kHostError,
-                          fmt::format("the start function called proc_exit({})", ctx_.exit_code));
+      return Status::Trap(TrapKind::kHostError, fmt::format("the start function called proc_exit({})", ctx_.exit_code));
     }
     return Status::Ok();
   }
@@ -159,9 +157,9 @@ class AotInstance : public Instance {
     }
     const FuncSig& sig = artifact_.export_sigs()[index];
     if (args.size() != sig.params.size() || results.size() < sig.results.size()) {
-      return Status::Error(Code::kInvalidArgument, Phase::kExecution,
-                           fmt::format("'{}' has type {} but was called with {} arguments", name, sig.ToString(),
-                                       args.size()));
+      return Status::Error(
+          Code::kInvalidArgument, Phase::kExecution,
+          fmt::format("'{}' has type {} but was called with {} arguments", name, sig.ToString(), args.size()));
     }
     call_ = {exp, args.data(), results.data(), storage_};
     Status s = RunGuest(ctx_, &AotInstance::RunCall, &call_);

@@ -1,5 +1,6 @@
 #include "wasm/aot/aot_runtime.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,8 +12,6 @@
 #include <mutex>
 #include <type_traits>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "wasm-rt.h"
 #include "wasm/aot/memory_pool.h"
@@ -64,8 +63,8 @@ void PrepareThread() {
   if (t_state.alt_stack != nullptr) return;
   (void)&t_alt_stack_owner;  // instantiate the thread_local for its destructor
   size_t page = static_cast<size_t>(getpagesize());
-  void* mem = ::mmap(nullptr, kAltStackBytes + page, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* mem =
+      ::mmap(nullptr, kAltStackBytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (mem == MAP_FAILED) return;
   ::mprotect(mem, page, PROT_NONE);  // guard below the signal stack
   stack_t ss{};
@@ -196,12 +195,9 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
   t_state.ctx = prev_ctx;
   t_state.in_guest = prev_in_guest;
   switch (reason) {
-    case kUnwindNone:
-      return Status::Ok();
-    case kUnwindExit:
-      return Status::Ok();
-    case kUnwindResource:
-      return Status::Error(Code::kResourceExhausted, Phase::kExecution, ctx.error);
+    case kUnwindNone: return Status::Ok();
+    case kUnwindExit: return Status::Ok();
+    case kUnwindResource: return Status::Error(Code::kResourceExhausted, Phase::kExecution, ctx.error);
     default: {
       std::string message = TrapKindMessage(ctx.trap);
       if (!ctx.error.empty()) message += ": " + ctx.error;
@@ -278,9 +274,7 @@ __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t i
     action = f->fn(ctx->host_call, a, r);
   }
   switch (action) {
-    case wow::wasm::HostAction::kContinue:
-      t_state.in_guest = 1;
-      return;
+    case wow::wasm::HostAction::kContinue: t_state.in_guest = 1; return;
     case wow::wasm::HostAction::kExit:
       ctx->exited = true;
       ctx->exit_code = ctx->host_call.exit_code;
@@ -302,9 +296,7 @@ void wasm_rt_trap(wasm_rt_trap_t code) {
   wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
 }
 
-const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
-  return wow::TrapKindMessage(wow::wasm::aot::FromWasmRtTrap(trap));
-}
+const char* wasm_rt_strerror(wasm_rt_trap_t trap) { return wow::TrapKindMessage(wow::wasm::aot::FromWasmRtTrap(trap)); }
 
 uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
   std::vector<wasm_rt_type_t> sig;
@@ -358,9 +350,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, u
   uint64_t bytes = uint64_t{initial_pages} * wow::wasm::kWasmPageSize;
   if (ctx != nullptr && ctx->memory_limit_bytes != 0 && bytes > ctx->memory_limit_bytes) {
     ctx->memory_limit_hit = true;
-    wow::wasm::aot::ResourceError(fmt::format(
-        "the module's initial memory ({} MiB) exceeds the memory limit of {} MiB", bytes >> 20,
-        ctx->memory_limit_bytes >> 20));
+    wow::wasm::aot::ResourceError(fmt::format("the module's initial memory ({} MiB) exceeds the memory limit of {} MiB",
+                                              bytes >> 20, ctx->memory_limit_bytes >> 20));
   }
   // wasm_rt_memory_t keeps the size in 32 bits: 4 GiB itself does not fit.
   if (initial_pages >= 65536) wow::wasm::aot::ResourceError("initial memory of 4 GiB or more is not supported");
@@ -403,8 +394,7 @@ void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t ele
 
 void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) { wow::wasm::aot::FreeTable(table); }
 
-void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements,
-                                      uint32_t max_elements) {
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements, uint32_t max_elements) {
   wow::wasm::aot::AllocateTable(table, elements, max_elements);
 }
 
@@ -414,8 +404,7 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t del
   return wow::wasm::aot::GrowTable(table, delta, init);
 }
 
-uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* table, uint32_t delta,
-                                      wasm_rt_externref_t init) {
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* table, uint32_t delta, wasm_rt_externref_t init) {
   return wow::wasm::aot::GrowTable(table, delta, init);
 }
 

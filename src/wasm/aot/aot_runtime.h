@@ -24,8 +24,8 @@ struct GuestContext {
   HostCall host_call;
   // Why the last guest run stopped (set before unwinding).
   TrapKind trap = TrapKind::kNone;
-  std::string error;       // extra detail for traps and host errors
-  bool exited = false;     // proc_exit
+  std::string error;    // extra detail for traps and host errors
+  bool exited = false;  // proc_exit
   int exit_code = 0;
   bool resource_error = false;  // e.g. initial memory above the limit
 };

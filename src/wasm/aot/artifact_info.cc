@@ -35,12 +35,13 @@ boost::json::object EncodeSig(const FuncSig& sig) {
 std::string EncodeModuleInfo(const ModuleInfo& info) {
   boost::json::array imports;
   for (const auto& i : info.imports) {
-    imports.push_back(boost::json::object{{"module", i.module}, {"name", i.name}, {"kind", static_cast<int>(i.kind)},
-                                          {"sig", EncodeSig(i.sig)}});
+    imports.push_back(boost::json::object{
+        {"module", i.module}, {"name", i.name}, {"kind", static_cast<int>(i.kind)}, {"sig", EncodeSig(i.sig)}});
   }
   boost::json::array exports;
   for (const auto& e : info.exports) {
-    exports.push_back(boost::json::object{{"name", e.name}, {"kind", static_cast<int>(e.kind)}, {"sig", EncodeSig(e.sig)}});
+    exports.push_back(
+        boost::json::object{{"name", e.name}, {"kind", static_cast<int>(e.kind)}, {"sig", EncodeSig(e.sig)}});
   }
   boost::json::object root{{"imports", std::move(imports)},
                            {"exports", std::move(exports)},
@@ -58,7 +59,8 @@ Result<ModuleInfo> DecodeModuleInfo(std::string_view json) {
     ModuleInfo info;
     auto decode_sig = [&](const boost::json::value& v, FuncSig& sig) {
       const auto& o = v.as_object();
-      return DecodeTypes(o.at("params").as_string(), sig.params) && DecodeTypes(o.at("results").as_string(), sig.results);
+      return DecodeTypes(o.at("params").as_string(), sig.params) &&
+             DecodeTypes(o.at("results").as_string(), sig.results);
     };
     for (const auto& v : root.at("imports").as_array()) {
       const auto& o = v.as_object();

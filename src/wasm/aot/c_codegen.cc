@@ -1,12 +1,12 @@
 #include "wasm/aot/c_codegen.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <set>
 #include <span>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "wabt/apply-names.h"
 #include "wabt/c-writer.h"
@@ -258,9 +258,9 @@ struct IntAccess {
   bool i64;  // the value is an i64 (else an i32)
 };
 constexpr IntAccess kIntLoads[] = {
-    {"i32_load", 4, false},     {"i64_load", 8, true},      {"i32_load8_s", 1, false},  {"i32_load8_u", 1, false},
-    {"i32_load16_s", 2, false}, {"i32_load16_u", 2, false}, {"i64_load8_s", 1, true},   {"i64_load8_u", 1, true},
-    {"i64_load16_s", 2, true},  {"i64_load16_u", 2, true},  {"i64_load32_s", 4, true},  {"i64_load32_u", 4, true},
+    {"i32_load", 4, false},     {"i64_load", 8, true},      {"i32_load8_s", 1, false}, {"i32_load8_u", 1, false},
+    {"i32_load16_s", 2, false}, {"i32_load16_u", 2, false}, {"i64_load8_s", 1, true},  {"i64_load8_u", 1, true},
+    {"i64_load16_s", 2, true},  {"i64_load16_u", 2, true},  {"i64_load32_s", 4, true}, {"i64_load32_u", 4, true},
 };
 constexpr IntAccess kIntStores[] = {
     {"i32_store", 4, false}, {"i64_store", 8, true},   {"i32_store8", 1, false}, {"i32_store16", 2, false},
@@ -474,11 +474,15 @@ std::string FuseReadModifyWrites(const std::string& source) {
           continue;
         }
         std::string_view indent = raw.substr(0, raw.find_first_not_of(' '));
-        const char* insn = p.op == "+=" ? "add" : p.op == "-=" ? "sub" : p.op == "&=" ? "and" : p.op == "|=" ? "or" : "xor";
+        const char* insn = p.op == "+="   ? "add"
+                           : p.op == "-=" ? "sub"
+                           : p.op == "&=" ? "and"
+                           : p.op == "|=" ? "or"
+                                          : "xor";
         rewrites.push_back({p.cand.line, p.line, i,
-                            fmt::format("{}WOW_RMW{}({}, {}, {}, {}, {}, {}, {}, {});\n", indent,
-                                        acc.kind->bytes * 8, insn, p.op.substr(0, 1), load.kind->name,
-                                        acc.kind->name, acc.mem, BaseName(acc.mem), acc.location, p.other)});
+                            fmt::format("{}WOW_RMW{}({}, {}, {}, {}, {}, {}, {}, {});\n", indent, acc.kind->bytes * 8,
+                                        insn, p.op.substr(0, 1), load.kind->name, acc.kind->name, acc.mem,
+                                        BaseName(acc.mem), acc.location, p.other)});
         bases[prologue_line].insert(acc.mem);
         break;
       }
@@ -574,9 +578,8 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
   for (const wabt::Import* imp : m.imports) {
     if (imp->kind() != wabt::ExternalKind::Func) {
       return Status::Error(Code::kUnsupported, Phase::kLinking,
-                           fmt::format("import {}.{} is a {}; only function imports are supported",
-                                       imp->module_name, imp->field_name,
-                                       wabt::GetKindName(imp->kind())));
+                           fmt::format("import {}.{} is a {}; only function imports are supported", imp->module_name,
+                                       imp->field_name, wabt::GetKindName(imp->kind())));
     }
     auto* fi = static_cast<const wabt::FuncImport*>(imp);
     const auto& sig = fi->func.decl.sig;
@@ -637,7 +640,8 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
       params += fmt::format(", {} a{}", CType(sig.param_types[i]), i);
     }
     glue += fmt::format("{} {}{}({}) {{\n", ret, MangleName(imp->module_name), MangleName(imp->field_name), params);
-    glue += fmt::format("  uint64_t args[{}];\n  uint64_t results[1] = {{0}};\n", std::max<size_t>(1, sig.param_types.size()));
+    glue += fmt::format("  uint64_t args[{}];\n  uint64_t results[1] = {{0}};\n",
+                        std::max<size_t>(1, sig.param_types.size()));
     for (size_t i = 0; i < sig.param_types.size(); ++i) {
       glue += fmt::format("  args[{}] = {};\n", i, ToSlot(sig.param_types[i], fmt::format("a{}", i)));
     }
@@ -683,12 +687,15 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
   // Instantiate: every import module's instance pointer is the same host.
   std::string inst_args;
   for (size_t i = 0; i < import_modules.size(); ++i) inst_args += ", host";
-  glue += fmt::format("static void wow_instantiate(void* instance, void* host) {{\n  (void)host;\n  {}_instantiate(({}_instance_t*)instance{});\n}}\n",
-                      mod, mod, inst_args);
+  glue += fmt::format(
+      "static void wow_instantiate(void* instance, void* host) {{\n  (void)host;\n  "
+      "{}_instantiate(({}_instance_t*)instance{});\n}}\n",
+      mod, mod, inst_args);
   glue += fmt::format("static void wow_free(void* instance) {{ {}_free(({}_instance_t*)instance); }}\n", mod, mod);
   if (!memory_export.empty()) {
-    glue += fmt::format("static wasm_rt_memory_t* wow_memory(void* instance) {{ return {}{}(({}_instance_t*)instance); }}\n",
-                        mod, MangleName(memory_export), mod);
+    glue += fmt::format(
+        "static wasm_rt_memory_t* wow_memory(void* instance) {{ return {}{}(({}_instance_t*)instance); }}\n", mod,
+        MangleName(memory_export), mod);
   }
 
   glue += "static const wow_glue_export_t wow_exports[] = {\n";

@@ -1,6 +1,7 @@
 #include "wasm/aot/compiler.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -9,8 +10,6 @@
 #include <chrono>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/files.h"
 #include "common/sha256.h"
@@ -100,8 +99,8 @@ const std::string& Compiler::CompilerIdentity() {
 }
 
 std::string Compiler::KeyFor(std::span<const uint8_t> wasm) {
-  std::string material = fmt::format("{}|glue{}|{}|-O{}|", kEngineVersion, kGlueAbiVersion, CompilerIdentity(),
-                                     options_.opt_level);
+  std::string material =
+      fmt::format("{}|glue{}|{}|-O{}|", kEngineVersion, kGlueAbiVersion, CompilerIdentity(), options_.opt_level);
   material += Sha256Hex(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()));
   return Sha256Hex(material);
 }
@@ -168,20 +167,20 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
   WOW_RETURN_IF_ERROR(WriteFileAtomically(work.path() / "module.h", generated.header));
   WOW_RETURN_IF_ERROR(WriteFileAtomically(work.path() / "module.c", generated.source));
   std::filesystem::path tmp_so = dir_ / fmt::format("{}.so.tmp.{}", key, ::getpid());
-  std::vector<std::string> argv = {
-      options_.cc, "-shared", "-fPIC", "-O" + options_.opt_level, "-fvisibility=hidden", "-w",
-      // Kept although wasm2c's output is strict-aliasing clean (linear memory
-      // through memcpy, everything else typed fields): dropping it changed no
-      // hot loop of hash or prime. -O3, -funroll-loops and -march=native
-      // (which would also need the CPU model in the cache key) measured no
-      // faster (BENCHMARKS.md).
-      "-fno-strict-aliasing",
-      // wasm2c relies on these for Wasm semantics (NaN bits, traps).
-      "-fno-fast-math", "-ffp-contract=off",
-      // Guest frames larger than the guard page must still touch it first,
-      // so deep recursion traps instead of writing past the stack.
-      "-fstack-clash-protection",
-      "-I" + work.path().string(), "-o", tmp_so.string(), (work.path() / "module.c").string()};
+  std::vector<std::string> argv = {options_.cc, "-shared", "-fPIC", "-O" + options_.opt_level, "-fvisibility=hidden",
+                                   "-w",
+                                   // Kept although wasm2c's output is strict-aliasing clean (linear memory
+                                   // through memcpy, everything else typed fields): dropping it changed no
+                                   // hot loop of hash or prime. -O3, -funroll-loops and -march=native
+                                   // (which would also need the CPU model in the cache key) measured no
+                                   // faster (BENCHMARKS.md).
+                                   "-fno-strict-aliasing",
+                                   // wasm2c relies on these for Wasm semantics (NaN bits, traps).
+                                   "-fno-fast-math", "-ffp-contract=off",
+                                   // Guest frames larger than the guard page must still touch it first,
+                                   // so deep recursion traps instead of writing past the stack.
+                                   "-fstack-clash-protection", "-I" + work.path().string(), "-o", tmp_so.string(),
+                                   (work.path() / "module.c").string()};
   WOW_ASSIGN_OR_RETURN(ProcessResult cc, RunProcess(argv, work.path() / "cc.log"));
   if (cc.exit_code != 0) {
     std::filesystem::remove(tmp_so, ec);

@@ -36,7 +36,7 @@ struct GlueModule {
   uint32_t num_exports;
   const GlueExport* exports;
   uint32_t num_imports;
-  const GlueImport* imports;  // function imports, in import order
+  const GlueImport* imports;     // function imports, in import order
   const char* module_info_json;  // the module's ModuleInfo, see artifact_info.h
 };
 

@@ -15,8 +15,8 @@ MemoryPool& MemoryPool::Instance() {
 uint8_t* MemoryPool::CreateSlot() {
   size_t index = slot_count_.load(std::memory_order_relaxed);
   if (index >= std::min(options_.max_slots, kMaxSlotsHard)) return nullptr;
-  void* base = ::mmap(nullptr, kHeaderBytes + kSlotBytes, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* base =
+      ::mmap(nullptr, kHeaderBytes + kSlotBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return nullptr;
   if (::mprotect(base, kHeaderBytes, PROT_READ | PROT_WRITE) != 0) {
     ::munmap(base, kHeaderBytes + kSlotBytes);
@@ -49,8 +49,7 @@ uint8_t* MemoryPool::Acquire(uint64_t initial_bytes) {
       return nullptr;
     }
   } else if (h->accessible_bytes < initial_bytes) {
-    if (::mprotect(data + h->accessible_bytes, initial_bytes - h->accessible_bytes,
-                   PROT_READ | PROT_WRITE) != 0) {
+    if (::mprotect(data + h->accessible_bytes, initial_bytes - h->accessible_bytes, PROT_READ | PROT_WRITE) != 0) {
       Release(data, 0);
       return nullptr;
     }

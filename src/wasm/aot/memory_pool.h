@@ -60,9 +60,7 @@ class MemoryPool {
   struct SlotHeader {
     uint64_t accessible_bytes;  // [0, accessible) is PROT_READ|PROT_WRITE
   };
-  static SlotHeader* HeaderOf(uint8_t* data) {
-    return reinterpret_cast<SlotHeader*>(data - kHeaderBytes);
-  }
+  static SlotHeader* HeaderOf(uint8_t* data) { return reinterpret_cast<SlotHeader*>(data - kHeaderBytes); }
   uint8_t* CreateSlot();
 
   Options options_;
