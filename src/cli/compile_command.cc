@@ -22,11 +22,9 @@ std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, con
 }
 
 int RunCompile(const CompileFlags& flags) {
-  auto wasm = ReadModuleFile(flags.module_path);
-  if (!wasm.ok()) {
-    fmt::print(stderr, "wow compile: {}\n", wasm.status().ToString());
-    return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
-  }
+  int exit_code = kExitOk;
+  auto wasm = ReadModuleOrReport(flags.module_path, "compile", &exit_code);
+  if (!wasm) return exit_code;
   auto engine = CreateEngineOrReport(flags.engine, "compile");
   if (engine == nullptr) return kExitUsage;
   auto prepared = engine->Prepare(*wasm);

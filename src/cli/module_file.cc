@@ -1,5 +1,10 @@
 #include "cli/module_file.h"
 
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
 #include "common/files.h"
 #include "wasm/module_reader.h"
 
@@ -11,6 +16,14 @@ Result<std::vector<uint8_t>> ReadModuleFile(const std::string& path) {
       wasm::ToWasmBinary(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   if (!wasm.ok()) return wasm.status().WithContext(path);
   return wasm;
+}
+
+std::optional<std::vector<uint8_t>> ReadModuleOrReport(const std::string& path, const char* command, int* exit_code) {
+  auto wasm = ReadModuleFile(path);
+  if (wasm.ok()) return std::move(wasm).value();
+  fmt::print(stderr, "wow {}: {}\n", command, wasm.status().ToString());
+  *exit_code = wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
+  return std::nullopt;
 }
 
 }  // namespace wow::cli

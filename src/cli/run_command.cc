@@ -52,11 +52,9 @@ int RunRun(const RunFlags& flags) {
     fmt::print(stderr, "wow run: {}\n", params.status().ToString());
     return kExitUsage;
   }
-  auto wasm = ReadModuleFile(flags.module_path);
-  if (!wasm.ok()) {
-    fmt::print(stderr, "wow run: {}\n", wasm.status().ToString());
-    return wasm.status().code() == Code::kInvalidModule ? kExitFailed : kExitUsage;
-  }
+  int exit_code = kExitOk;
+  auto wasm = ReadModuleOrReport(flags.module_path, "run", &exit_code);
+  if (!wasm) return exit_code;
   auto engine = CreateEngineOrReport(flags.engine, "run");
   if (engine == nullptr) return kExitUsage;
   abi::Capabilities caps;

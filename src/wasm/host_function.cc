@@ -1,5 +1,7 @@
 #include "wasm/host_function.h"
 
+#include <fmt/format.h>
+
 namespace wow::wasm {
 
 void HostFunctions::Add(HostFunction f) {
@@ -21,6 +23,26 @@ const HostFunction* HostFunctions::Find(const std::string& module, const std::st
     if (f->module == module && f->name == name) return f.get();
   }
   return nullptr;
+}
+
+Result<std::vector<const HostFunction*>> HostFunctions::Resolve(const std::vector<ImportDesc>& imports) const {
+  std::vector<const HostFunction*> resolved;
+  resolved.reserve(imports.size());
+  for (const ImportDesc& imp : imports) {
+    const HostFunction* found = Find(imp.module, imp.name);
+    if (found == nullptr) {
+      return Status::Error(Code::kLinkError, Phase::kLinking,
+                           fmt::format("the module imports {}.{} {}, which the host does not provide", imp.module,
+                                       imp.name, imp.sig.ToString()));
+    }
+    if (!(found->sig == imp.sig)) {
+      return Status::Error(Code::kLinkError, Phase::kLinking,
+                           fmt::format("the module imports {}.{} as {}, but the host provides {}", imp.module,
+                                       imp.name, imp.sig.ToString(), found->sig.ToString()));
+    }
+    resolved.push_back(found);
+  }
+  return resolved;
 }
 
 }  // namespace wow::wasm

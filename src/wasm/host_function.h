@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "wasm/guest_memory.h"
 #include "wasm/types.h"
 
@@ -50,6 +51,10 @@ class HostFunctions {
   // Adds every function of `other`; later additions win on name clashes.
   void AddAll(const HostFunctions& other);
   const HostFunction* Find(const std::string& module, const std::string& name) const;
+  // Binds a module's function imports, in order, for every engine: an import
+  // the set lacks, or has with another type, is kLinkError naming it. The
+  // pointers stay valid while this set (or a copy of it) lives.
+  Result<std::vector<const HostFunction*>> Resolve(const std::vector<ImportDesc>& imports) const;
   const std::vector<std::shared_ptr<const HostFunction>>& all() const { return functions_; }
 
  private:

@@ -202,23 +202,21 @@ class AotInstance : public Instance {
 
 class AotModule : public Module, public std::enable_shared_from_this<AotModule> {
  public:
-  AotModule(std::shared_ptr<Artifact> artifact, std::vector<std::shared_ptr<const HostFunction>> imports)
-      : artifact_(std::move(artifact)), imports_(std::move(imports)) {
-    for (const auto& f : imports_) raw_imports_.push_back(f.get());
-  }
+  AotModule(std::shared_ptr<Artifact> artifact, HostFunctions host, std::vector<const HostFunction*> imports)
+      : artifact_(std::move(artifact)), host_(std::move(host)), imports_(std::move(imports)) {}
 
   const ModuleInfo& info() const override { return artifact_->info(); }
 
   Result<std::unique_ptr<Instance>> Instantiate(const InstanceOptions& options) const override {
-    auto instance = std::make_unique<AotInstance>(shared_from_this(), *artifact_, raw_imports_.data(), options);
+    auto instance = std::make_unique<AotInstance>(shared_from_this(), *artifact_, imports_.data(), options);
     WOW_RETURN_IF_ERROR(instance->Init());
     return std::unique_ptr<Instance>(std::move(instance));
   }
 
  private:
   std::shared_ptr<Artifact> artifact_;
-  std::vector<std::shared_ptr<const HostFunction>> imports_;
-  std::vector<const HostFunction*> raw_imports_;
+  HostFunctions host_;  // keeps the functions in imports_ alive
+  std::vector<const HostFunction*> imports_;
 };
 
 class AotEngine : public Engine {
@@ -232,25 +230,8 @@ class AotEngine : public Engine {
   Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) override {
     WOW_ASSIGN_OR_RETURN(PrepareInfo prepared, compiler_.Prepare(wasm));
     WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, OpenArtifact(prepared.artifact));
-    std::vector<std::shared_ptr<const HostFunction>> resolved;
-    for (const ImportDesc& imp : artifact->info().imports) {
-      std::shared_ptr<const HostFunction> found;
-      for (const auto& f : host.all()) {
-        if (f->module == imp.module && f->name == imp.name) found = f;
-      }
-      if (found == nullptr) {
-        return Status::Error(Code::kLinkError, Phase::kLinking,
-                             fmt::format("the module imports {}.{} {}, which the host does not provide", imp.module,
-                                         imp.name, imp.sig.ToString()));
-      }
-      if (!(found->sig == imp.sig)) {
-        return Status::Error(Code::kLinkError, Phase::kLinking,
-                             fmt::format("the module imports {}.{} as {}, but the host provides {}", imp.module,
-                                         imp.name, imp.sig.ToString(), found->sig.ToString()));
-      }
-      resolved.push_back(std::move(found));
-    }
-    return std::shared_ptr<const Module>(std::make_shared<AotModule>(std::move(artifact), std::move(resolved)));
+    WOW_ASSIGN_OR_RETURN(std::vector<const HostFunction*> imports, host.Resolve(artifact->info().imports));
+    return std::shared_ptr<const Module>(std::make_shared<AotModule>(std::move(artifact), host, std::move(imports)));
   }
 
  private:
