@@ -1,8 +1,8 @@
 #include "cli/module_file.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "common/files.h"

@@ -37,8 +37,8 @@ Result<std::vector<const HostFunction*>> HostFunctions::Resolve(const std::vecto
     }
     if (!(found->sig == imp.sig)) {
       return Status::Error(Code::kLinkError, Phase::kLinking,
-                           fmt::format("the module imports {}.{} as {}, but the host provides {}", imp.module,
-                                       imp.name, imp.sig.ToString(), found->sig.ToString()));
+                           fmt::format("the module imports {}.{} as {}, but the host provides {}", imp.module, imp.name,
+                                       imp.sig.ToString(), found->sig.ToString()));
     }
     resolved.push_back(found);
   }
