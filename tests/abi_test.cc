@@ -102,6 +102,28 @@ std::string WasiPrinter(std::string_view out, std::string_view err, End end = En
                      fmt::arg("end", EndCode(end, exit_code)));
 }
 
+// A WASI command that makes `writes` ({fd, bytes}) in order, one fd_write
+// call each, then ends as told.
+std::string WasiWriter(const std::vector<std::pair<int, std::string>>& writes, End end = End::kReturn,
+                       int exit_code = 0) {
+  std::string data, calls;
+  uint64_t at = 65536;
+  for (const auto& [fd, bytes] : writes) {
+    data += fmt::format("(data (i32.const {}) {})\n", at, WatString(bytes));
+    calls += fmt::format("(call $write (i32.const {}) (i32.const {}) (i32.const {}))\n", fd, at, bytes.size());
+    at += bytes.size();
+  }
+  return fmt::format(R"((module {imports}
+  (memory (export "memory") {pages})
+  {data}
+  (func (export "_start")
+    {calls}
+    {end}))
+)",
+                     fmt::arg("imports", kWasiImports), fmt::arg("pages", PagesFor(at)), fmt::arg("data", data),
+                     fmt::arg("calls", calls), fmt::arg("end", EndCode(end, exit_code)));
+}
+
 // A WOW-ABI action. The buffer starts at 1024 (or `param_ptr`) in a 64 KiB
 // region; _start writes `log_lines` 100-byte lines to stdout, points the
 // buffer at `result` (stored at 65536, or reported at `result_ptr`) and ends
@@ -171,6 +193,15 @@ std::vector<std::string> LogTexts(const ActivationResult& r, LogLine::Stream str
   std::vector<std::string> out;
   for (const auto& line : r.logs) {
     if (line.stream == stream) out.push_back(line.text);
+  }
+  return out;
+}
+
+// The logs as "out: text" / "err: text", in order.
+std::vector<std::string> Tagged(const ActivationResult& r) {
+  std::vector<std::string> out;
+  for (const auto& line : r.logs) {
+    out.push_back((line.stream == LogLine::Stream::kStdout ? "out: " : "err: ") + line.text);
   }
   return out;
 }
@@ -329,10 +360,10 @@ TEST(AbiDetectionTest, ExamplesAreDetected) {
 
 // ---- requests the platform refuses -----------------------------------------
 
-TEST_P(AbiTest, ParamsThatAreNotAJsonObjectAreRefused) {
+TEST_P(AbiTest, ParamsThatAreNotAJsonObjectOrArrayAreRefused) {
   auto module = LoadWat(WasiPrinter("{}\n", ""));
   ASSERT_NE(module, nullptr);
-  for (const char* params : {"[1,2]", "\"text\"", "42", "null", "not json", "{\"a\":", ""}) {
+  for (const char* params : {"\"text\"", "42", "null", "not json", "{\"a\":", "[1,", ""}) {
     ActivationRequest request;
     request.params_json = params;
     auto result = RunActivation(*module, request);
@@ -341,6 +372,17 @@ TEST_P(AbiTest, ParamsThatAreNotAJsonObjectAreRefused) {
       EXPECT_EQ(result.status().code(), Code::kInvalidArgument) << params;
     }
   }
+}
+
+// OpenWhisk's runtimes take an array as `value` too.
+TEST_P(AbiTest, ParamsMayBeAnArray) {
+  auto module = LoadWat(WasiPrinter("{}\n", ""));
+  ASSERT_NE(module, nullptr);
+  ActivationRequest request;
+  request.params_json = "[1,2]";
+  auto result = RunActivation(*module, request);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->status, ActivationStatus::kSuccess) << Describe(*result);
 }
 
 TEST_P(AbiTest, ModuleThatIsNotAnActionIsRefused) {
@@ -504,6 +546,141 @@ TEST_P(AbiTest, WasiLogsJustOverTheLogLimitAreTruncated) {
   size_t kept = 0;
   for (const auto& line : r.logs) kept += line.text.size();
   EXPECT_LE(kept, limits.log_bytes + 200) << Describe(r);  // + the truncation notice
+}
+
+// ---- log order and times ---------------------------------------------------
+
+TEST(LogLineTest, FormatsTheOpenWhiskWay) {
+  using namespace std::chrono;
+  LogLine line{
+      LogLine::Stream::kStdout, "hello world",
+      sys_days(year(2026) / 11 / 27) + hours(12) + minutes(34) + seconds(56) + microseconds(789012) + nanoseconds(999)};
+  EXPECT_EQ(FormatLogLine(line), "2026-11-27T12:34:56.789012Z stdout: hello world");
+  line.stream = LogLine::Stream::kStderr;
+  line.text = "";
+  line.time = sys_days(year(2024) / 2 / 29) + hours(1) + microseconds(5);
+  EXPECT_EQ(FormatLogLine(line), "2024-02-29T01:00:00.000005Z stderr: ");
+  // Before the epoch the time still rounds down, to the previous second.
+  line.time = system_clock::time_point(-nanoseconds(1));
+  EXPECT_EQ(FormatLogLine(line), "1969-12-31T23:59:59.999999Z stderr: ");
+  EXPECT_STREQ(LogStreamName(LogLine::Stream::kStdout), "stdout");
+}
+
+// Every line's time lies within [from, to] and never decreases.
+void ExpectTimesWithin(const ActivationResult& r, std::chrono::system_clock::time_point from,
+                       std::chrono::system_clock::time_point to) {
+  for (size_t i = 0; i < r.logs.size(); ++i) {
+    EXPECT_GE(r.logs[i].time, from) << i << ": " << FormatLogLine(r.logs[i]);
+    EXPECT_LE(r.logs[i].time, to) << i << ": " << FormatLogLine(r.logs[i]);
+    if (i > 0) {
+      EXPECT_GE(r.logs[i].time, r.logs[i - 1].time) << i << ": " << Describe(r);
+    }
+  }
+}
+
+// A C guest alternating flushed lines on stdout and stderr, 2 ms apart (see
+// tests/guests/abi_logs.c): its logs come in write order, each stamped with
+// the time its newline was written.
+TEST_P(AbiTest, LogsComeInWriteOrderAcrossStreamsWithTheirTimes) {
+  auto bytes = GuestFile(kBuiltGuests / "abi_logs.wasm");
+  SKIP_IF_EMPTY(bytes, "tests/guests/abi_logs.wasm");
+  auto module = Load(bytes);
+  ASSERT_NE(module, nullptr);
+  auto before = std::chrono::system_clock::now();
+  auto r = Run(*module, ActivationRequest{});
+  auto after = std::chrono::system_clock::now();
+  ASSERT_EQ(r.status, ActivationStatus::kSuccess) << Describe(r);
+  EXPECT_EQ(r.result, Json(R"({"lines":8})"));
+  EXPECT_EQ(Tagged(r), (std::vector<std::string>{"out: out 0", "err: err 0", "out: out 1", "err: err 1", "out: out 2",
+                                                 "err: err 2", "err: err between", "out: split line"}))
+      << Describe(r);
+  EXPECT_FALSE(r.logs_truncated);
+  ExpectTimesWithin(r, before, after);
+  // Each line was written in its own call, at least 2 ms after the previous.
+  for (size_t i = 1; i < r.logs.size(); ++i) {
+    EXPECT_GE(r.logs[i].time - r.logs[i - 1].time, std::chrono::milliseconds(2)) << i << ": " << Describe(r);
+  }
+}
+
+// A line left unterminated takes its place, and time, from its last write;
+// a line written in parts, from the write of its newline.
+TEST_P(AbiTest, LinesTakeTheirPlaceFromTheWriteThatEndsThem) {
+  auto before = std::chrono::system_clock::now();
+  auto r = RunWat(WasiWriter({{2, "e1\n"},
+                              {1, "a"},
+                              {2, "e2\n"},
+                              {1, "b\nunterminated"},
+                              {2, "e3\n"},
+                              {2, "e4 "},
+                              {1, "x"},
+                              {2, "ended\n"},
+                              {2, "unterminated"}},
+                             End::kExit, 1));
+  auto after = std::chrono::system_clock::now();
+  ASSERT_EQ(r.status, ActivationStatus::kDeveloperError) << Describe(r);
+  EXPECT_EQ(Tagged(r), (std::vector<std::string>{"err: e1", "err: e2", "out: ab", "err: e3", "out: unterminatedx",
+                                                 "err: e4 ended", "err: unterminated"}))
+      << Describe(r);
+  ExpectTimesWithin(r, before, after);
+}
+
+// The WASI command's result line and the blank lines after it are no logs,
+// whatever stderr did around them.
+TEST_P(AbiTest, WasiResultLineIsNoLogAmongInterleavedLines) {
+  auto r = RunWat(WasiWriter({{1, "log 1\n"}, {2, "warn 1\n"}, {1, "log 2\n{\"r\":"}, {2, "warn 2\n"}, {1, "2}\n\n"}}));
+  ASSERT_EQ(r.status, ActivationStatus::kSuccess) << Describe(r);
+  EXPECT_EQ(r.result, Json(R"({"r":2})"));
+  EXPECT_EQ(Tagged(r), (std::vector<std::string>{"out: log 1", "err: warn 1", "out: log 2", "err: warn 2"}))
+      << Describe(r);
+}
+
+// 100,000 empty lines cost 100,000 bytes but count 16 each against the log
+// limit: with log_bytes = 1,000,000 at most 62,500 are kept.
+TEST_P(AbiTest, EveryLogLineCountsAtLeastSixteenBytes) {
+  auto module = Load(GuestFile(kGuestSources / "abi_wasi_empty_lines.wat"));
+  ASSERT_NE(module, nullptr);
+  ActivationRequest request;
+  request.limits.log_bytes = 1'000'000;
+  auto before = std::chrono::system_clock::now();
+  auto r = Run(*module, request);
+  auto after = std::chrono::system_clock::now();
+  ASSERT_EQ(r.status, ActivationStatus::kSuccess) << ErrorText(r);
+  EXPECT_EQ(r.result, Json(R"({"lines":100000})"));
+  EXPECT_TRUE(r.logs_truncated);
+  ASSERT_EQ(r.logs.size(), request.limits.log_bytes / kMinLogLineBytes + 1);
+  for (size_t i = 0; i + 1 < r.logs.size(); ++i) {
+    ASSERT_EQ(r.logs[i].text, "") << i;
+    ASSERT_EQ(r.logs[i].stream, LogLine::Stream::kStdout) << i;
+  }
+  // The last line says the logs were cut, on stderr, at the time they were.
+  EXPECT_EQ(r.logs.back().stream, LogLine::Stream::kStderr);
+  EXPECT_EQ(r.logs.back().text, "Logs were truncated because the total bytes size exceeds the limit.");
+  ExpectTimesWithin(r, before, after);
+
+  // Within the default limit all of them are kept.
+  auto all = Run(*module, ActivationRequest{});
+  ASSERT_EQ(all.status, ActivationStatus::kSuccess) << ErrorText(all);
+  EXPECT_FALSE(all.logs_truncated);
+  EXPECT_EQ(all.logs.size(), 100'000u);
+}
+
+// A line that does not fit keeps what fits of its text; the budget is spent in
+// write order, across the streams.
+TEST_P(AbiTest, LogLimitIsSpentInWriteOrder) {
+  ActivationLimits limits;
+  limits.log_bytes = 100;
+  std::string long_line(60, 'o');
+  auto r = RunWat(
+      WasiWriter({{2, "first\n"}, {1, long_line + "\n"}, {2, std::string(40, 'e') + "\n"}, {2, "x\n"}, {1, "{}\n"}}),
+      "{}", limits);
+  ASSERT_EQ(r.status, ActivationStatus::kSuccess) << Describe(r);
+  EXPECT_TRUE(r.logs_truncated);
+  // "first\n" counts 16, the 61 bytes of the next line leave 23 for the
+  // third, cut to 23 bytes; "x" is dropped.
+  EXPECT_EQ(Tagged(r), (std::vector<std::string>{"err: first", "out: " + long_line, "err: " + std::string(23, 'e'),
+                                                 "err: Logs were truncated because the total bytes size exceeds "
+                                                 "the limit."}))
+      << Describe(r);
 }
 
 // ---- WOW ABI ----------------------------------------------------------------

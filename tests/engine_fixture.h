@@ -26,12 +26,12 @@ inline void PrintTo(GuestAbi abi, std::ostream* os) { *os << GuestAbiName(abi); 
 
 namespace wow::testing {
 
-// An activation's outcome, result and logs, for failure messages.
+// An activation's outcome, result and logs (as OpenWhisk records them), for
+// failure messages.
 inline std::string Describe(const abi::ActivationResult& r) {
   std::string s = std::string(abi::ActivationStatusName(r.status)) + " " + ToJson(r.result);
-  for (const auto& line : r.logs) {
-    s += std::string("\n  [") + (line.stream == abi::LogLine::Stream::kStdout ? "out" : "err") + "] " + line.text;
-  }
+  for (const auto& line : r.logs) s += "\n  " + abi::FormatLogLine(line);
+  if (r.logs_truncated) s += "\n  (logs truncated)";
   return s;
 }
 

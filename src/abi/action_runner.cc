@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <span>
 
 #include "common/json.h"
 #include "wasi/net.h"
@@ -36,22 +41,76 @@ ActivationResult DeveloperError(ActivationResult result, std::string message) {
   return result;
 }
 
-// Splits captured output into log lines (a trailing partial line counts).
-void AppendLines(std::string_view text, LogLine::Stream stream, std::vector<LogLine>& out) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    out.push_back({stream, std::string(line)});
-    start = end + 1;
+// What is left of limits.log_bytes while the log lines are collected.
+struct LogBudget {
+  uint64_t left = 0;
+  bool exhausted = false;  // a line did not fit
+};
+
+// Appends one line, given as its output bytes (its newline included when it
+// has one), charging max(bytes, kMinLogLineBytes). A line that does not fit
+// keeps what fits of its text, if kMinLogLineBytes do, and exhausts the
+// budget. Returns false once the budget is exhausted.
+bool AppendLine(std::string_view bytes, LogLine::Stream stream, std::chrono::system_clock::time_point time,
+                LogBudget& budget, std::vector<LogLine>& out) {
+  uint64_t cost = std::max<uint64_t>(bytes.size(), kMinLogLineBytes);
+  if (cost > budget.left) {
+    bytes = bytes.substr(0, budget.left < kMinLogLineBytes ? 0 : budget.left);
+    budget.left = 0;
+    budget.exhausted = true;
+    if (bytes.empty()) return false;
+  } else {
+    budget.left -= cost;
   }
+  if (!bytes.empty() && bytes.back() == '\n') bytes.remove_suffix(1);
+  if (!bytes.empty() && bytes.back() == '\r') bytes.remove_suffix(1);
+  out.push_back({stream, std::string(bytes), time});
+  return !budget.exhausted;
+}
+
+// One stream's captured log text while its marks are walked.
+struct StreamLogs {
+  std::string_view text;
+  size_t walked = 0;            // bytes of `text` the marks so far covered
+  size_t line_start = 0;        // where the current line begins
+  size_t last_mark = SIZE_MAX;  // the last mark covering any of `text`
+};
+
+// Appends the lines whose newline lies in the next `mark.bytes` of the
+// mark's stream, stamped with the mark's time, and, at the stream's last
+// mark, its unterminated rest. Returns false once the budget is exhausted.
+bool AppendLines(StreamLogs& s, const wasi::OutputMark& mark, bool last_mark, LogBudget& budget,
+                 std::vector<LogLine>& out) {
+  auto stream = mark.stream == wasi::OutputStream::kStdout ? LogLine::Stream::kStdout : LogLine::Stream::kStderr;
+  size_t end = std::min<size_t>(s.text.size(), s.walked + mark.bytes);
+  while (s.walked < end) {
+    const void* nl = std::memchr(s.text.data() + s.walked, '\n', end - s.walked);
+    if (nl == nullptr) break;
+    s.walked = static_cast<size_t>(static_cast<const char*>(nl) - s.text.data()) + 1;
+    std::string_view line = s.text.substr(s.line_start, s.walked - s.line_start);
+    s.line_start = s.walked;
+    if (!AppendLine(line, stream, mark.time, budget, out)) return false;
+  }
+  s.walked = end;
+  if (last_mark && s.line_start < end) {
+    std::string_view rest = s.text.substr(s.line_start, end - s.line_start);
+    s.line_start = end;
+    return AppendLine(rest, stream, mark.time, budget, out);
+  }
+  return true;
+}
+
+// OpenWhisk's words for an activation stopped at its deadline.
+std::string TimeoutMessage(const ActivationLimits& limits) {
+  return fmt::format("The action exceeded its time limits of {} milliseconds.", limits.time_limit_ms);
 }
 
 // Explains a failed guest call for the activation's error message.
 std::string DescribeFailure(const Status& status, const wasm::Instance& instance, const ActivationLimits& limits) {
   std::string message;
+  if (status.code() == Code::kTrap && status.trap() == TrapKind::kTimeout) {
+    return TimeoutMessage(limits);
+  }
   if (status.code() == Code::kTrap) {
     message = "The action trapped: " + status.message();
   } else {
@@ -112,23 +171,38 @@ Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, Gues
 
 constexpr char kTruncatedLogsLine[] = "Logs were truncated because the total bytes size exceeds the limit.";
 
-// Turns captured output into log lines, at most `limits.log_bytes` of them
-// (stdout first); `written` is how many log bytes the guest produced.
-void CollectLogs(std::string_view stdout_logs, std::string_view stderr_logs, uint64_t written,
-                 const ActivationLimits& limits, ActivationResult& result) {
-  uint64_t budget = limits.log_bytes;
-  if (stdout_logs.size() > budget) stdout_logs = stdout_logs.substr(0, budget);
-  budget -= stdout_logs.size();
-  if (stderr_logs.size() > budget) stderr_logs = stderr_logs.substr(0, budget);
-  AppendLines(stdout_logs, LogLine::Stream::kStdout, result.logs);
-  AppendLines(stderr_logs, LogLine::Stream::kStderr, result.logs);
-  result.logs_truncated = written > limits.log_bytes;
-  if (result.logs_truncated) result.logs.push_back({LogLine::Stream::kStderr, kTruncatedLogsLine});
+// Turns captured output (prefixes of the captured stdout and stderr, which
+// `marks` describe) into log lines in write order, within limits.log_bytes;
+// `written` is how many log bytes the guest produced, kept or not.
+void CollectLogs(std::string_view stdout_logs, std::string_view stderr_logs, std::span<const wasi::OutputMark> marks,
+                 uint64_t written, const ActivationLimits& limits, ActivationResult& result) {
+  StreamLogs streams[2] = {{.text = stdout_logs}, {.text = stderr_logs}};
+  auto of = [&](const wasi::OutputMark& mark) -> StreamLogs& {
+    return streams[mark.stream == wasi::OutputStream::kStdout ? 0 : 1];
+  };
+  for (size_t i = 0; i < marks.size(); ++i) {
+    StreamLogs& s = of(marks[i]);
+    if (s.walked < s.text.size()) s.last_mark = i;
+    s.walked += marks[i].bytes;
+  }
+  for (StreamLogs& s : streams) s.walked = 0;
+  LogBudget budget{.left = limits.log_bytes};
+  for (size_t i = 0; i < marks.size(); ++i) {
+    StreamLogs& s = of(marks[i]);
+    if (s.walked < s.text.size() && !AppendLines(s, marks[i], i == s.last_mark, budget, result.logs)) break;
+  }
+  result.logs_truncated = budget.exhausted || stdout_logs.size() + stderr_logs.size() < written;
+  if (result.logs_truncated) {
+    auto now = std::chrono::system_clock::now();
+    if (!result.logs.empty()) now = std::max(now, result.logs.back().time);
+    result.logs.push_back({LogLine::Stream::kStderr, kTruncatedLogsLine, now});
+  }
 }
 
 // All output of the guest is logs (WOW ABI, or a failed WASI command).
 void CollectAllLogs(const wasi::WasiContext& wasi, const ActivationLimits& limits, ActivationResult& result) {
-  CollectLogs(wasi.stdout_text(), wasi.stderr_text(), wasi.stdout_written() + wasi.stderr_written(), limits, result);
+  CollectLogs(wasi.stdout_text(), wasi.stderr_text(), wasi.output_marks(),
+              wasi.stdout_written() + wasi.stderr_written(), limits, result);
 }
 
 ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, wasm::Instance& instance,
@@ -160,7 +234,8 @@ ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, 
   uint64_t result_offset = wasi.stdout_written() - tail.size() + begin;
   std::string_view stdout_logs = wasi.stdout_text();
   if (stdout_logs.size() > result_offset) stdout_logs = stdout_logs.substr(0, result_offset);
-  CollectLogs(stdout_logs, wasi.stderr_text(), result_offset + wasi.stderr_written(), limits, result);
+  CollectLogs(stdout_logs, wasi.stderr_text(), wasi.output_marks(), result_offset + wasi.stderr_written(), limits,
+              result);
   if (last_line.empty()) {
     return DeveloperError(std::move(result), "The action did not produce a result (no output on stdout).");
   }
@@ -192,7 +267,7 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
     return DeveloperError(std::move(result), fmt::format("The action's parameter buffer (at {}) cannot hold {} bytes.",
                                                          ret[0], params.size()));
   }
-  if (Status s = instance.Call(kStart, {}, {}); !s.ok()) return fail(s);
+  if (Status s = instance.Call(request.entry_point, {}, {}); !s.ok()) return fail(s);
   CollectAllLogs(wasi, limits, result);
   if (int code = instance.exit_code().value_or(0); code != 0) {
     return DeveloperError(std::move(result), fmt::format("The action exited with code {}.", code));
@@ -239,6 +314,19 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
 }  // namespace
 
 const char* GuestAbiName(GuestAbi abi) { return abi == GuestAbi::kWow ? "wow" : "wasi-command"; }
+
+const char* LogStreamName(LogLine::Stream stream) { return stream == LogLine::Stream::kStdout ? "stdout" : "stderr"; }
+
+std::string FormatLogLine(const LogLine& line) {
+  using namespace std::chrono;
+  auto us = floor<microseconds>(line.time.time_since_epoch());
+  auto day = floor<days>(us);
+  year_month_day date{sys_days(day)};
+  hh_mm_ss<microseconds> clock(us - day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z {}: {}", int(date.year()), unsigned(date.month()),
+                     unsigned(date.day()), clock.hours().count(), clock.minutes().count(), clock.seconds().count(),
+                     clock.subseconds().count(), LogStreamName(line.stream), line.text);
+}
 
 const char* ActivationStatusName(ActivationStatus status) {
   switch (status) {
@@ -298,8 +386,8 @@ const wasm::HostFunctions& HostFunctionsFor(const Capabilities& caps) {
 
 Result<ActivationResult> RunActivation(const wasm::Module& module, const ActivationRequest& request) {
   auto params = ParseJson(request.params_json);
-  if (!params.ok() || !params->is_object()) {
-    return Status::InvalidArgument("the action's parameters must be a JSON object");
+  if (!params.ok() || !(params->is_object() || params->is_array())) {
+    return Status::InvalidArgument("the action's parameters must be a JSON object or array");
   }
   WOW_ASSIGN_OR_RETURN(GuestAbi abi, DetectAbi(module.info()));
   ActivationResult result;
@@ -319,6 +407,7 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
   wasm::InstanceOptions instance_options;
   instance_options.memory_limit_bytes = request.limits.memory_bytes;
   instance_options.host_data = wasi.get();
+  instance_options.deadline = request.limits.deadline;
   auto t0 = Clock::now();
   auto instance = module.Instantiate(instance_options);
   auto t1 = Clock::now();
@@ -328,13 +417,16 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
     CollectAllLogs(*wasi, request.limits, result);
     std::string message = s.code() == Code::kTrap ? "The action trapped while starting: " + s.message()
                                                   : "The action could not start: " + s.message();
+    if (s.code() == Code::kTrap && s.trap() == TrapKind::kTimeout) {
+      message = TimeoutMessage(request.limits);
+    }
     return DeveloperError(std::move(result), message);
   }
   wasm::Instance& inst = **instance;
   if (abi == GuestAbi::kWow) {
     result = RunWow(std::move(result), inst, *wasi, request);
   } else {
-    Status call = inst.Call(kStart, {}, {});
+    Status call = inst.Call(request.entry_point, {}, {});
     result = FinishWasiCommand(std::move(result), call, inst, *wasi, request.limits);
   }
   result.run_ms = MsBetween(t1, Clock::now());

@@ -19,6 +19,34 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags& flags) {
       ->check(CLI::IsMember({"0", "1", "2", "3", "s", "z"}));
 }
 
+void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
+  cmd->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks a free port)")->capture_default_str();
+  cmd->add_option("--workers", flags.workers, "Worker threads running activations (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--io-threads", flags.io_threads, "HTTP threads")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_option("--max-activations", flags.max_activations,
+                  "Activations in flight at once; beyond it /run answers 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--memory-mb", flags.memory_mb, "Default linear memory limit per action in MB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4095));
+  cmd->add_option("--timeout-ms", flags.timeout_ms, "Time limit of a run that carries no deadline")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400'000));
+  cmd->add_option("--log-limit-mb", flags.log_limit_mb, "Log bytes kept per activation")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--body-limit-mb", flags.body_limit_mb, "Largest request body")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--action-logs", flags.action_logs, "Where activation logs go: stdio (stdout/stderr) or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"stdio", "none"}));
+  AddEngineFlags(cmd, flags.engine);
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -47,6 +75,19 @@ int Main(int argc, char** argv) {
   run_cmd->add_flag("--timings", run.timings, "Print compile/load/instantiate/run times on stderr");
   AddEngineFlags(run_cmd, run.engine);
 
+  ServiceFlags executor;
+  executor.face = ServiceFlags::Face::kExecutor;
+  executor.listen = "127.0.0.1:9000";
+  CLI::App* executor_cmd =
+      app.add_subcommand("executor", "Serve WOW's executor protocol (/{id}/init, /{id}/run, /{id}/destroy)");
+  AddServiceFlags(executor_cmd, executor);
+
+  ServiceFlags proxy;
+  proxy.face = ServiceFlags::Face::kProxy;
+  proxy.listen = "0.0.0.0:8080";
+  CLI::App* proxy_cmd = app.add_subcommand("proxy", "Serve OpenWhisk's action-runtime protocol (/init, /run) for one action");
+  AddServiceFlags(proxy_cmd, proxy);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -61,6 +102,8 @@ int Main(int argc, char** argv) {
   }
   if (*compile_cmd) return RunCompile(compile);
   if (*run_cmd) return RunRun(run);
+  if (*executor_cmd) return RunService(executor);
+  if (*proxy_cmd) return RunService(proxy);
   return kExitUsage;
 }
 

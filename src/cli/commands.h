@@ -7,6 +7,7 @@
 
 namespace wow::wasm {
 class Engine;
+struct EngineOptions;
 }
 
 namespace wow::cli {
@@ -41,11 +42,29 @@ struct RunFlags {
   bool timings = false;
 };
 
+wasm::EngineOptions ToEngineOptions(const EngineFlags& flags);
+
 // The engine the flags ask for; prints the reason and returns null when it
 // cannot be created.
 std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command);
 
+// `wow executor` and `wow proxy`: long-running HTTP faces of the executor.
+struct ServiceFlags {
+  enum class Face { kExecutor, kProxy } face = Face::kExecutor;
+  EngineFlags engine;
+  std::string listen;  // HOST:PORT; port 0 picks a free one
+  int workers = 0;     // 0: one per core
+  int io_threads = 1;
+  size_t max_activations = 4096;
+  uint64_t memory_mb = 256;
+  uint64_t timeout_ms = 60'000;
+  uint64_t log_limit_mb = 10;
+  uint64_t body_limit_mb = 64;
+  std::string action_logs = "stdio";  // or "none"
+};
+
 int RunCompile(const CompileFlags& flags);
+int RunService(const ServiceFlags& flags);
 int RunRun(const RunFlags& flags);
 
 }  // namespace wow::cli

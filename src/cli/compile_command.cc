@@ -8,12 +8,16 @@
 
 namespace wow::cli {
 
-std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command) {
+wasm::EngineOptions ToEngineOptions(const EngineFlags& flags) {
   wasm::EngineOptions options;
   options.data_dir = flags.data_dir;
   options.cc = flags.cc;
   options.opt_level = flags.opt_level;
-  auto engine = wasm::CreateEngine(flags.engine, options);
+  return options;
+}
+
+std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command) {
+  auto engine = wasm::CreateEngine(flags.engine, ToEngineOptions(flags));
   if (!engine.ok()) {
     fmt::print(stderr, "wow {}: {}\n", command, engine.status().ToString());
     return nullptr;

@@ -31,6 +31,7 @@ const char* CodeName(Code code) {
     case Code::kTrap: return "trap";
     case Code::kResourceExhausted: return "resource exhausted";
     case Code::kIoError: return "I/O error";
+    case Code::kAlreadyExists: return "already exists";
     case Code::kInternal: return "internal error";
   }
   return "unknown";

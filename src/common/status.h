@@ -20,6 +20,7 @@ enum class Code {
   kTrap,               // the guest trapped; see Status::trap()
   kResourceExhausted,  // memory limit, pool exhausted, output limit
   kIoError,            // the host OS refused something
+  kAlreadyExists,      // e.g. a container id that is already initialised
   kInternal,           // an impossible state; a bug in wow
 };
 

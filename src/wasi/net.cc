@@ -36,7 +36,8 @@ HostAction HttpGet(HostCall& call, std::span<const RawValue> args, std::span<Raw
   }
   uint64_t delay = std::chrono::duration_cast<std::chrono::nanoseconds>(kHttpGetDelay).count();
   if (!ctx->SleepUntil(MonotonicNs() + delay)) {
-    call.trap_message = "activation deadline passed during http.get";
+    call.trap_message = "the deadline passed during http.get";
+    call.trap = TrapKind::kTimeout;
     return HostAction::kTrap;
   }
   results[0] = 0;

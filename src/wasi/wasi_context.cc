@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/worker_context.h"
 #include "wasi/preview1.h"
 
 namespace wow::wasi {
@@ -88,7 +89,45 @@ size_t WasiContext::ReadStdin(std::span<uint8_t> dst) {
   return n;
 }
 
-void WasiContext::WriteOutput(OutputStream stream, std::span<const uint8_t> bytes) {
+WallClock::time_point WasiContext::WallNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  auto since_epoch = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  return WallClock::time_point(std::chrono::duration_cast<WallClock::duration>(since_epoch));
+}
+
+size_t WasiContext::AddMark(OutputStream stream, std::span<const uint8_t> kept, WallClock::time_point time) {
+  constexpr size_t kMaxMarkBytes = std::numeric_limits<uint32_t>::max();
+  size_t marked = 0;
+  while (!kept.empty()) {
+    std::span<const uint8_t> piece = kept.first(std::min(kept.size(), kMaxMarkBytes));
+    kept = kept.subspan(piece.size());
+    bool newline = std::memchr(piece.data(), '\n', piece.size()) != nullptr;
+    if (!marks_.empty()) {
+      OutputMark& last = marks_.back();
+      time = std::max(time, last.time);
+      // Joining keeps every line's time: `last` ends no line, or ends lines
+      // written at this very time.
+      if (last.stream == stream && (!last.has_newline || last.time == time) &&
+          piece.size() <= kMaxMarkBytes - last.bytes) {
+        last.bytes += uint32_t(piece.size());
+        last.time = time;
+        last.has_newline |= newline;
+        marked += piece.size();
+        continue;
+      }
+    }
+    // Marks are memory too: a guest alternating one-byte writes between the
+    // streams must not make them outgrow the text. Past the cap, output is
+    // dropped as if the limit were reached.
+    if (marks_.size() >= MaxMarks()) return marked;
+    marks_.push_back(OutputMark{time, uint32_t(piece.size()), stream, newline});
+    marked += piece.size();
+  }
+  return marked;
+}
+
+void WasiContext::WriteOutput(OutputStream stream, std::span<const uint8_t> bytes, WallClock::time_point time) {
   (stream == OutputStream::kStdout ? stdout_written_ : stderr_written_) += bytes.size();
   if (stream == OutputStream::kStdout && options_.stdout_tail_bytes > 0) {
     uint64_t cap = options_.stdout_tail_bytes;
@@ -102,6 +141,12 @@ void WasiContext::WriteOutput(OutputStream stream, std::span<const uint8_t> byte
   std::string& out = stream == OutputStream::kStdout ? stdout_ : stderr_;
   out.append(reinterpret_cast<const char*>(bytes.data()), keep);
   output_used_ += keep;
+  size_t marked = AddMark(stream, bytes.first(keep), time);
+  if (marked < keep) {  // the mark cap was reached
+    out.resize(out.size() - (keep - marked));
+    output_used_ -= keep - marked;
+    output_truncated_ = true;
+  }
 }
 
 std::string_view WasiContext::stdout_tail() const {
@@ -122,12 +167,10 @@ bool WasiContext::SleepUntil(uint64_t monotonic_ns) const {
       cut_short = true;
     }
   }
-  timespec ts{};
-  constexpr uint64_t kMaxSec = uint64_t(std::numeric_limits<time_t>::max());
-  ts.tv_sec = time_t(std::min(monotonic_ns / 1'000'000'000u, kMaxSec));
-  ts.tv_nsec = long(monotonic_ns % 1'000'000'000u);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
+  // Through the worker's waiter: on a scheduler fiber this suspends the
+  // activation instead of holding the thread.
+  constexpr uint64_t kMaxNs = uint64_t(std::numeric_limits<int64_t>::max());
+  WaitUntil(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(std::min(monotonic_ns, kMaxNs))));
   return !cut_short;
 }
 

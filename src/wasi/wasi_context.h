@@ -39,6 +39,8 @@ struct WasiOptions {
   // dropped (the guest still sees its writes succeed, so it cannot spin on
   // them) and output_truncated() turns true. Default 10 MiB.
   uint64_t output_limit_bytes = 10ull << 20;
+  // Write marks (one per line or stream switch, 16 bytes each) are capped at
+  // output_limit_bytes / 16 + 2; output needing more is dropped likewise.
   // The last bytes of stdout kept apart from the limit, so the result line
   // of a WASI command survives however much the guest logged. Default 0.
   uint64_t stdout_tail_bytes = 0;
@@ -55,6 +57,28 @@ struct WasiOptions {
 };
 
 enum class OutputStream : uint8_t { kStdout, kStderr };
+
+// The wall clock output is stamped with (CLOCK_REALTIME).
+using WallClock = std::chrono::system_clock;
+
+// A run of captured (kept) output bytes of one stream and when it was
+// written. Marks come in write order across both streams and cover every kept
+// byte: a stream's marks, in order, partition its captured text (mark i of
+// stdout covers the `bytes` after those of the earlier stdout marks). A mark
+// holds consecutive writes to one stream and carries the time of the last of
+// them; a new mark starts when the other stream is written, or when the last
+// mark already ends a line (holds a newline) and the clock has moved since,
+// so every line's newline lies in a mark stamped with the time of the write
+// that carried it, and a trailing partial line ends in a mark stamped with
+// its last write. Times never decrease from one mark to the next (a clock
+// stepped back is clamped to the previous mark's time).
+struct OutputMark {
+  WallClock::time_point time;
+  uint32_t bytes = 0;  // kept bytes covered; a longer run takes several marks
+  OutputStream stream = OutputStream::kStdout;
+  bool has_newline = false;  // whether those bytes hold a '\n'
+};
+static_assert(sizeof(OutputMark) == 16);
 
 // The per-activation state of the WASI preview1 host: arguments, environment,
 // stdin, captured stdout/stderr, descriptors and the exit code. The embedder
@@ -88,6 +112,17 @@ class WasiContext {
   bool output_truncated() const { return output_truncated_; }
   // The last min(stdout_tail_bytes, written) bytes the guest wrote to stdout.
   std::string_view stdout_tail() const;
+  // Where and when the kept output was written, in write order across both
+  // streams (see OutputMark). Only kept bytes get marks, so at most one per
+  // kept byte; writes to one stream share a mark until a later write follows
+  // a newline, so there are at most (write calls keeping a newline) +
+  // (switches between the streams) + 1 marks, 16 bytes each. Worst case, a
+  // guest writing one byte per call alternately to stdout and stderr (or "\n"
+  // per call), 16 bytes per kept byte; a guest whose libc buffers its output
+  // (the default, the streams being no terminals) about 16 bytes per buffer
+  // flushed. Take* leave the marks alone: they keep describing every byte
+  // kept since the context was created.
+  const std::vector<OutputMark>& output_marks() const { return marks_; }
   // Bytes the guest wrote to each stream, kept or not.
   uint64_t stdout_written() const { return stdout_written_; }
   uint64_t stderr_written() const { return stderr_written_; }
@@ -106,8 +141,13 @@ class WasiContext {
   size_t ReadStdin(std::span<uint8_t> dst);
   uint64_t stdin_remaining() const { return options_.stdin_data.size() - stdin_pos_; }
 
-  // Appends `bytes` to a captured stream, up to the output limit.
-  void WriteOutput(OutputStream stream, std::span<const uint8_t> bytes);
+  // Appends `bytes` to a captured stream, up to the output limit, as written
+  // at `time`. Host functions read the clock once per guest call (WallNow)
+  // and pass the same time for each of its buffers.
+  void WriteOutput(OutputStream stream, std::span<const uint8_t> bytes, WallClock::time_point time);
+  void WriteOutput(OutputStream stream, std::span<const uint8_t> bytes) { WriteOutput(stream, bytes, WallNow()); }
+  // CLOCK_REALTIME now (clock_gettime, served by the vDSO: no system call).
+  static WallClock::time_point WallNow();
   uint64_t output_remaining() const { return options_.output_limit_bytes - output_used_; }
 
   void SetExitCode(int code) { exit_code_ = code; }
@@ -124,6 +164,9 @@ class WasiContext {
 
  private:
   explicit WasiContext(WasiOptions options);
+  // Returns how many of `kept` bytes it could mark (fewer at the mark cap).
+  size_t AddMark(OutputStream stream, std::span<const uint8_t> kept, WallClock::time_point time);
+  size_t MaxMarks() const { return options_.output_limit_bytes / sizeof(OutputMark) + 2; }
 
   WasiOptions options_;
   FdTable fds_;
@@ -134,6 +177,7 @@ class WasiContext {
   uint64_t stdout_written_ = 0;
   uint64_t stderr_written_ = 0;
   std::string stdout_tail_;  // grows to 2x stdout_tail_bytes, then is cut back
+  std::vector<OutputMark> marks_;
   bool output_truncated_ = false;
   std::optional<int> exit_code_;
   std::optional<uint64_t> cpu_base_ns_;

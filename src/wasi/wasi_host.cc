@@ -338,8 +338,9 @@ Errno FdWrite(Env& env, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t 
   size_t written = 0;
   if (entry->kind == FdKind::kStdout || entry->kind == FdKind::kStderr) {
     auto stream = entry->kind == FdKind::kStdout ? OutputStream::kStdout : OutputStream::kStderr;
+    auto now = WasiContext::WallNow();  // one write, one time
     for (const iovec& v : iov) {
-      env.ctx.WriteOutput(stream, {static_cast<const uint8_t*>(v.iov_base), v.iov_len});
+      env.ctx.WriteOutput(stream, {static_cast<const uint8_t*>(v.iov_base), v.iov_len}, now);
     }
     written = TotalLength(iov);
   } else {
@@ -1075,7 +1076,8 @@ Errno PollOneoff(Env& env, uint32_t in_ptr, uint32_t out_ptr, uint32_t nsubscrip
     uint64_t earliest = UINT64_MAX;
     for (const ClockWait& c : clocks) earliest = std::min(earliest, c.deadline_ns);
     if (!env.ctx.SleepUntil(earliest)) {
-      env.call.trap_message = "activation deadline passed while the guest slept in poll_oneoff";
+      env.call.trap_message = "the deadline passed while the guest slept in poll_oneoff";
+      env.call.trap = TrapKind::kTimeout;
       env.action = HostAction::kTrap;
       return Errno::kCanceled;
     }

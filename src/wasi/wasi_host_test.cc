@@ -317,6 +317,132 @@ TEST_F(WasiHostTest, OutputLimitKeepsWhatFitsAndFlagsTruncation) {
   EXPECT_TRUE(ctx_->output_truncated());
 }
 
+// ---- output marks ----------------------------------------------------------
+
+// A time `us` microseconds after an arbitrary base, and back.
+WallClock::time_point At(int us) {
+  return WallClock::time_point(std::chrono::seconds(1'800'000'000)) + std::chrono::microseconds(us);
+}
+
+// The marks as "out:<bytes>:<nl|->@<us>" (or "err:..."), one per mark, times
+// relative to At(0).
+std::string Marks(const WasiContext& ctx) {
+  std::string s;
+  for (const OutputMark& m : ctx.output_marks()) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(m.time - At(0)).count();
+    s += (s.empty() ? "" : " ") + std::string(m.stream == OutputStream::kStdout ? "out" : "err") + ":" +
+         std::to_string(m.bytes) + ":" + (m.has_newline ? "nl" : "-") + "@" + std::to_string(us);
+  }
+  return s;
+}
+
+void Write(WasiContext& ctx, OutputStream stream, std::string_view text, WallClock::time_point time) {
+  ctx.WriteOutput(stream, {reinterpret_cast<const uint8_t*>(text.data()), text.size()}, time);
+}
+
+constexpr OutputStream kO = OutputStream::kStdout;
+constexpr OutputStream kE = OutputStream::kStderr;
+
+TEST_F(WasiHostTest, OutputMarksFollowWritesAcrossStreams) {
+  MakeContext();
+  Write(*ctx_, kO, "a\n", At(1));
+  Write(*ctx_, kE, "e1\n", At(2));
+  Write(*ctx_, kO, "b\nc", At(3));
+  Write(*ctx_, kO, "d", At(4));   // after a newline written earlier: a new mark
+  Write(*ctx_, kO, "\n", At(5));  // ends the line "cd" begun by a mark without newline: joins it
+  Write(*ctx_, kE, "x", At(6));
+  Write(*ctx_, kE, "y", At(7));  // no newline on either side: joins, with the later time
+  Write(*ctx_, kE, "", At(8));   // nothing kept, no mark
+  Write(*ctx_, kO, "partial", At(9));
+  EXPECT_EQ(Marks(*ctx_), "out:2:nl@1 err:3:nl@2 out:3:nl@3 out:2:nl@5 err:2:-@7 out:7:-@9");
+  EXPECT_EQ(ctx_->stdout_text(), "a\nb\ncd\npartial");
+  EXPECT_EQ(ctx_->stderr_text(), "e1\nxy");
+}
+
+TEST_F(WasiHostTest, OutputMarksJoinWritesOfOneTimeAndClampAClockSteppedBack) {
+  MakeContext();
+  Write(*ctx_, kO, "one\n", At(10));
+  Write(*ctx_, kO, "two\n", At(10));  // lines of one time share a mark
+  Write(*ctx_, kE, "back\n", At(4));  // the clock went back: clamped, order kept
+  Write(*ctx_, kE, "same\n", At(7));  // still behind: clamped to 10, so it joins
+  Write(*ctx_, kO, "later\n", At(12));
+  EXPECT_EQ(Marks(*ctx_), "out:8:nl@10 err:10:nl@10 out:6:nl@12");
+}
+
+TEST_F(WasiHostTest, OutputMarksCoverOnlyKeptBytes) {
+  WasiOptions options = Options();
+  options.output_limit_bytes = 10;
+  MakeContext(std::move(options));
+  Write(*ctx_, kO, "abc\nef", At(1));
+  Write(*ctx_, kE, "gh\nijkl", At(2));  // 4 bytes kept: "gh\ni"
+  Write(*ctx_, kO, "\nmore\n", At(3));  // nothing kept, no mark
+  Write(*ctx_, kE, "x", At(4));
+  EXPECT_TRUE(ctx_->output_truncated());
+  EXPECT_EQ(Marks(*ctx_), "out:6:nl@1 err:4:nl@2");
+  EXPECT_EQ(ctx_->stdout_text(), "abc\nef");
+  EXPECT_EQ(ctx_->stderr_text(), "gh\ni");
+  // Moving the text out leaves the marks.
+  ctx_->TakeStdout();
+  EXPECT_EQ(Marks(*ctx_), "out:6:nl@1 err:4:nl@2");
+}
+
+// A hostile guest alternating one-byte writes between stdout and stderr
+// needs a mark per byte: marks are capped at limit / 16 + 2, and output past
+// the cap is dropped and flagged like output past the limit.
+TEST_F(WasiHostTest, OutputMarksAreCappedAgainstAlternatingWrites) {
+  WasiOptions options = Options();
+  options.output_limit_bytes = 1600;  // cap: 102 marks
+  MakeContext(std::move(options));
+  for (int i = 0; i < 1000; ++i) Write(*ctx_, i % 2 ? kE : kO, "x", At(i));
+  EXPECT_EQ(ctx_->output_marks().size(), 102u);
+  // Writes joining the last mark are still kept; the other stream's are not.
+  EXPECT_LT(ctx_->stdout_text().size() + ctx_->stderr_text().size(), 1000u);
+  EXPECT_TRUE(ctx_->output_truncated());
+}
+
+// fd_write reads the wall clock once per call: its buffers share a mark, and
+// the times lie within the calls and never decrease.
+TEST_F(WasiHostTest, FdWriteStampsOutputWithTheWallClock) {
+  MakeContext();
+  auto before = WallClock::now();
+  PutBytes(kBuf, "one\ntwo\n");
+  PutIovec(kIovs, kBuf, 4);
+  PutIovec(kIovs + 8, kBuf + 4, 4);
+  ASSERT_EQ(Wasi("fd_write", {1, kIovs, 2, kOut}), 0u);
+  ASSERT_EQ(WriteFd(2, "err\n"), 0u);
+  ASSERT_EQ(WriteFd(1, "three\n"), 0u);
+  auto after = WallClock::now();
+  const auto& marks = ctx_->output_marks();
+  ASSERT_EQ(marks.size(), 3u);
+  EXPECT_EQ(marks[0].bytes, 8u);
+  EXPECT_EQ(marks[0].stream, kO);
+  EXPECT_EQ(marks[1].stream, kE);
+  EXPECT_EQ(marks[2].bytes, 6u);
+  for (size_t i = 0; i < marks.size(); ++i) {
+    EXPECT_GE(marks[i].time, before) << i;
+    EXPECT_LE(marks[i].time, after) << i;
+    if (i > 0) {
+      EXPECT_GE(marks[i].time, marks[i - 1].time) << i;
+    }
+  }
+}
+
+// A guest writing "\n" per call (its worst case) gets at most a mark per call.
+TEST_F(WasiHostTest, OutputMarksAreBoundedByWriteCalls) {
+  MakeContext();
+  constexpr int kCalls = 10'000;
+  for (int i = 0; i < kCalls; ++i) ASSERT_EQ(WriteFd(i % 100 == 0 ? 2 : 1, "\n"), 0u);
+  ASSERT_EQ(WriteFd(2, "e"), 0u);
+  for (int i = 0; i < kCalls; ++i) ASSERT_EQ(WriteFd(1, "x"), 0u);  // no newline: one mark
+  EXPECT_LE(ctx_->output_marks().size(), size_t(kCalls) + 2);
+  EXPECT_FALSE(ctx_->output_marks().back().has_newline);
+  EXPECT_EQ(ctx_->output_marks().back().bytes, uint32_t(kCalls));
+  uint64_t out = 0, err = 0;
+  for (const OutputMark& m : ctx_->output_marks()) (m.stream == kO ? out : err) += m.bytes;
+  EXPECT_EQ(out, ctx_->stdout_text().size());
+  EXPECT_EQ(err, ctx_->stderr_text().size());
+}
+
 TEST_F(WasiHostTest, StdinReadsThenEof) {
   WasiOptions options = Options();
   options.stdin_data = "hello world";

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -24,6 +25,10 @@ struct InstanceOptions {
   uint64_t memory_limit_bytes = 256ull << 20;
   // Embedder state passed to host functions as HostCall::data.
   void* host_data = nullptr;
+  // When set, calls stop with a TrapKind::kTimeout trap once steady_clock
+  // passes it, also inside loops that make no calls (AoT: a per-thread timer
+  // signal unwinds guest code only). Default: no deadline.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 // One fresh, isolated instance of a Module: its own linear memory, globals and

@@ -27,9 +27,11 @@ enum class HostAction : uint8_t {
 struct HostCall {
   GuestMemory* memory = nullptr;
   void* data = nullptr;
-  // For kExit: the exit code. For kTrap: a message.
+  // For kExit: the exit code. For kTrap: a message and the trap's kind
+  // (kTimeout when a wait was cut short by the activation's deadline).
   int exit_code = 0;
   std::string trap_message;
+  TrapKind trap = TrapKind::kHostError;
 };
 
 // A host function, written once for every engine: raw 64-bit argument and

@@ -109,6 +109,11 @@ class AotInstance : public Instance {
               const InstanceOptions& options)
       : module_(std::move(module)), artifact_(artifact) {
     ctx_.memory_limit_bytes = options.memory_limit_bytes;
+    if (options.deadline) {
+      // libstdc++'s steady_clock is CLOCK_MONOTONIC; never 0 (= none).
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.deadline->time_since_epoch()).count();
+      ctx_.deadline_ns = ns > 0 ? ns : 1;
+    }
     ctx_.imports = imports;
     ctx_.host_call.data = options.host_data;
   }

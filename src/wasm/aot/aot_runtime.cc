@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -13,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/worker_context.h"
 #include "wasm-rt.h"
 #include "wasm/aot/memory_pool.h"
 
@@ -33,15 +35,30 @@ constexpr size_t kAltStackBytes = 64 * 1024;
 // Worker threads therefore need stacks well above this (1 MiB or more).
 constexpr uintptr_t kHostStackReserve = 128 * 1024;
 
-// Per-thread state. Plain data only: read from the signal handler.
+// After the deadline the timer fires again at this interval until the guest
+// is stopped: a signal that lands while host code runs is not lost.
+constexpr int64_t kTimeoutRefireNs = 2'000'000;
+
+// Per-thread state. Plain data only: read from the signal handlers.
+// With fibers, several guest runs share a thread; the run that is on the CPU
+// owns jmp/ctx/stack_* (RunGuest sets them, wow_host_call restores them when
+// a host call returns, possibly after its fiber was suspended).
 struct ThreadState {
   sigjmp_buf* jmp = nullptr;
   GuestContext* ctx = nullptr;
   volatile sig_atomic_t in_guest = 0;
-  uintptr_t stack_lo = 0;  // lowest usable address of this thread's stack
+  uintptr_t stack_lo = 0;  // lowest usable address of the stack the guest runs on
   uintptr_t stack_hi = 0;
+  uintptr_t thread_stack_lo = 0;  // the thread's own stack
+  uintptr_t thread_stack_hi = 0;
   void* alt_stack = nullptr;
   WASM_RT_UNWIND_TARGET* unwind_target = nullptr;
+  // The deadline timer: one per thread, delivering TimeoutSignal() here.
+  timer_t timer{};
+  bool has_timer = false;
+  volatile int64_t armed_deadline_ns = 0;  // 0: disarmed
+  // Guest runs begun and not finished on this thread (suspended fibers count).
+  volatile sig_atomic_t runs_active = 0;
 };
 
 thread_local ThreadState t_state;
@@ -55,6 +72,10 @@ struct AltStackOwner {
     sigaltstack(&disable, nullptr);
     ::munmap(t_state.alt_stack, kAltStackBytes + getpagesize());
     t_state.alt_stack = nullptr;
+    if (t_state.has_timer) {
+      t_state.has_timer = false;
+      timer_delete(t_state.timer);
+    }
   }
 };
 thread_local AltStackOwner t_alt_stack_owner;
@@ -81,9 +102,46 @@ void PrepareThread() {
     size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
-    t_state.stack_lo = reinterpret_cast<uintptr_t>(addr);
-    t_state.stack_hi = t_state.stack_lo + size;
+    t_state.thread_stack_lo = reinterpret_cast<uintptr_t>(addr);
+    t_state.thread_stack_hi = t_state.thread_stack_lo + size;
   }
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = TimeoutSignal();
+  sev._sigev_un._tid = gettid();  // sigev_notify_thread_id needs _GNU_SOURCE-era headers
+  t_state.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &t_state.timer) == 0;
+}
+
+int64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Both are async-signal-safe (timer_settime is a plain syscall).
+void ArmTimer(int64_t deadline_ns) {
+  itimerspec spec{};
+  spec.it_value.tv_sec = deadline_ns / 1'000'000'000;
+  spec.it_value.tv_nsec = deadline_ns % 1'000'000'000;
+  spec.it_interval.tv_nsec = kTimeoutRefireNs;
+  timer_settime(t_state.timer, TIMER_ABSTIME, &spec, nullptr);
+  t_state.armed_deadline_ns = deadline_ns;
+}
+
+void DisarmTimer() {
+  itimerspec spec{};
+  timer_settime(t_state.timer, 0, &spec, nullptr);
+  t_state.armed_deadline_ns = 0;
+}
+
+// Makes sure the timer fires no later than `deadline_ns`. The timer is left
+// armed when a run ends: the next activation's deadline is usually later, so
+// steady traffic costs no timer syscall per activation; a stale expiry finds
+// the next guest early and re-arms, or finds no guest and disarms.
+void EnsureArmed(int64_t deadline_ns) {
+  if (deadline_ns == 0 || !t_state.has_timer) return;
+  int64_t armed = t_state.armed_deadline_ns;
+  if (armed == 0 || armed > deadline_ns) ArmTimer(deadline_ns);
 }
 
 struct sigaction g_prev_segv;
@@ -151,6 +209,38 @@ TrapKind FromWasmRtTrap(wasm_rt_trap_t code) {
   UnwindTo(kUnwindResource);
 }
 
+void HandleTimeout(int sig, siginfo_t* info, void* uctx) {
+  int saved_errno = errno;
+  if (!t_state.has_timer) return;
+  GuestContext* ctx = t_state.ctx;
+  if (!t_state.in_guest || ctx == nullptr || t_state.jmp == nullptr) {
+    // Host code: a waiting host call honours the deadline itself, and guest
+    // code resuming after it checks the deadline or meets the next expiry.
+    if (t_state.runs_active == 0) DisarmTimer();
+    errno = saved_errno;
+    return;
+  }
+  int64_t deadline = ctx->deadline_ns;
+  if (deadline == 0) {
+    DisarmTimer();
+  } else if (MonotonicNs() < deadline) {
+    ArmTimer(deadline);  // an earlier run's expiry
+  } else {
+    ctx->trap = TrapKind::kTimeout;
+    UnwindTo(kUnwindTrap);
+  }
+  errno = saved_errno;
+}
+
+// Runtime code that guest code calls and that takes locks or allocates must
+// not be unwound by the deadline signal: it runs as host code.
+sig_atomic_t EnterRuntime() {
+  sig_atomic_t was = t_state.in_guest;
+  t_state.in_guest = 0;
+  return was;
+}
+void LeaveRuntime(sig_atomic_t was) { t_state.in_guest = was; }
+
 std::once_flag g_init_once;
 bool g_initialized = false;
 
@@ -169,9 +259,16 @@ void InitRuntime() {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigaction(SIGSEGV, &sa, &g_prev_segv);
     sigaction(SIGBUS, &sa, &g_prev_bus);
+    struct sigaction timeout {};
+    timeout.sa_sigaction = HandleTimeout;
+    sigemptyset(&timeout.sa_mask);
+    timeout.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+    sigaction(TimeoutSignal(), &timeout, nullptr);
     g_initialized = true;
   });
 }
+
+int TimeoutSignal() { return SIGRTMAX - 2; }
 
 Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
   PrepareThread();
@@ -181,19 +278,34 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
   // Save the enclosing run (a host function may, in theory, re-enter).
   sigjmp_buf* prev_jmp = t_state.jmp;
   GuestContext* prev_ctx = t_state.ctx;
-  sig_atomic_t prev_in_guest = t_state.in_guest;
+  uintptr_t prev_lo = t_state.stack_lo;
+  uintptr_t prev_hi = t_state.stack_hi;
+  StackRange fiber = CurrentFiberStack();
+  t_state.stack_lo = fiber.empty() ? t_state.thread_stack_lo : fiber.lo;
+  t_state.stack_hi = fiber.empty() ? t_state.thread_stack_hi : fiber.hi;
   sigjmp_buf jmp;
   t_state.jmp = &jmp;
   t_state.ctx = &ctx;
+  t_state.runs_active = t_state.runs_active + 1;
+  EnsureArmed(ctx.deadline_ns);
   int reason = sigsetjmp(jmp, 0);
   if (reason == kUnwindNone) {
-    t_state.in_guest = 1;
-    fn(arg);
-    t_state.in_guest = 0;
+    if (ctx.deadline_ns != 0 && MonotonicNs() >= ctx.deadline_ns) {
+      ctx.trap = TrapKind::kTimeout;  // out of time before it began
+      reason = kUnwindTrap;
+    } else {
+      t_state.in_guest = 1;
+      fn(arg);
+      t_state.in_guest = 0;
+    }
   }
+  t_state.runs_active = t_state.runs_active - 1;
   t_state.jmp = prev_jmp;
   t_state.ctx = prev_ctx;
-  t_state.in_guest = prev_in_guest;
+  t_state.stack_lo = prev_lo;
+  t_state.stack_hi = prev_hi;
+  // Host functions clear in_guest before they run anything that could nest.
+  t_state.in_guest = 0;
   switch (reason) {
     case kUnwindNone: return Status::Ok();
     case kUnwindExit: return Status::Ok();
@@ -246,7 +358,9 @@ uint32_t GrowTable(Table* table, uint32_t delta, Elem init) {
 
 }  // namespace wow::wasm::aot
 
+using wow::wasm::aot::EnterRuntime;
 using wow::wasm::aot::GuestContext;
+using wow::wasm::aot::LeaveRuntime;
 using wow::wasm::aot::MemoryPool;
 using wow::wasm::aot::t_state;
 
@@ -265,6 +379,13 @@ __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t i
     wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
   }
   t_state.in_guest = 0;
+  // The host function may suspend this fiber while others run guests on
+  // this thread: keep this run's state to restore when it returns.
+  sigjmp_buf* jmp = t_state.jmp;
+  GuestContext* run_ctx = t_state.ctx;
+  uintptr_t stack_lo = t_state.stack_lo;
+  uintptr_t stack_hi = t_state.stack_hi;
+  WASM_RT_UNWIND_TARGET* unwind_target = t_state.unwind_target;
   // The call runs in a nested scope so every C++ temporary is destroyed
   // before we may unwind past this frame.
   wow::wasm::HostAction action;
@@ -273,14 +394,29 @@ __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t i
     std::span<uint64_t> r(results, f->sig.results.size());
     action = f->fn(ctx->host_call, a, r);
   }
+  t_state.jmp = jmp;
+  t_state.ctx = run_ctx;
+  t_state.stack_lo = stack_lo;
+  t_state.stack_hi = stack_hi;
+  t_state.unwind_target = unwind_target;
   switch (action) {
-    case wow::wasm::HostAction::kContinue: t_state.in_guest = 1; return;
+    case wow::wasm::HostAction::kContinue:
+      if (ctx->deadline_ns != 0) {
+        if (wow::wasm::aot::MonotonicNs() >= ctx->deadline_ns) {
+          ctx->trap = wow::TrapKind::kTimeout;
+          wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
+        }
+        // Another fiber may have moved the timer past our deadline.
+        wow::wasm::aot::EnsureArmed(ctx->deadline_ns);
+      }
+      t_state.in_guest = 1;
+      return;
     case wow::wasm::HostAction::kExit:
       ctx->exited = true;
       ctx->exit_code = ctx->host_call.exit_code;
       wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindExit);
     case wow::wasm::HostAction::kTrap:
-      ctx->trap = wow::TrapKind::kHostError;
+      ctx->trap = ctx->host_call.trap;
       ctx->error = ctx->host_call.trap_message;
       wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
   }
@@ -299,6 +435,8 @@ void wasm_rt_trap(wasm_rt_trap_t code) {
 const char* wasm_rt_strerror(wasm_rt_trap_t trap) { return wow::TrapKindMessage(wow::wasm::aot::FromWasmRtTrap(trap)); }
 
 uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  // Runs at artifact load, outside guest runs; guarded all the same.
+  sig_atomic_t was = EnterRuntime();
   std::vector<wasm_rt_type_t> sig;
   sig.reserve(params + results + 1);
   va_list ap;
@@ -307,13 +445,20 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
   sig.push_back(static_cast<wasm_rt_type_t>(-1));  // separates params from results
   for (uint32_t i = 0; i < results; ++i) sig.push_back(static_cast<wasm_rt_type_t>(va_arg(ap, int)));
   va_end(ap);
-  std::lock_guard<std::mutex> lock(wow::wasm::aot::g_types_mu);
-  auto& types = wow::wasm::aot::g_types;
-  for (size_t i = 0; i < types.size(); ++i) {
-    if (types[i] == sig) return static_cast<uint32_t>(i + 1);
+  uint32_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(wow::wasm::aot::g_types_mu);
+    auto& types = wow::wasm::aot::g_types;
+    for (size_t i = 0; i < types.size() && id == 0; ++i) {
+      if (types[i] == sig) id = static_cast<uint32_t>(i + 1);
+    }
+    if (id == 0) {
+      types.push_back(std::move(sig));
+      id = static_cast<uint32_t>(types.size());  // 0 stays "no type"
+    }
   }
-  types.push_back(std::move(sig));
-  return static_cast<uint32_t>(types.size());  // 0 stays "no type"
+  LeaveRuntime(was);
+  return id;
 }
 
 // Exception handling (the proposal is disabled at validation; these exist so
@@ -346,6 +491,7 @@ uint32_t wasm_rt_exception_size(void) { return t_exception_size; }
 void* wasm_rt_exception(void) { return t_exception; }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
+  sig_atomic_t was = EnterRuntime();
   GuestContext* ctx = t_state.ctx;
   uint64_t bytes = uint64_t{initial_pages} * wow::wasm::kWasmPageSize;
   if (ctx != nullptr && ctx->memory_limit_bytes != 0 && bytes > ctx->memory_limit_bytes) {
@@ -361,6 +507,7 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, u
   memory->pages = initial_pages;
   memory->max_pages = max_pages;
   memory->size = static_cast<uint32_t>(bytes);  // 4 GiB exactly does not fit; see above
+  LeaveRuntime(was);
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
@@ -374,7 +521,10 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
     ctx->memory_limit_hit = true;
     return UINT32_MAX;
   }
-  if (!MemoryPool::Instance().Grow(memory->data, memory->size, new_bytes)) return UINT32_MAX;
+  sig_atomic_t was = EnterRuntime();
+  bool grown = MemoryPool::Instance().Grow(memory->data, memory->size, new_bytes);
+  LeaveRuntime(was);
+  if (!grown) return UINT32_MAX;
   memory->pages = static_cast<uint32_t>(new_pages);
   memory->size = static_cast<uint32_t>(new_bytes);
   return old_pages;
@@ -382,30 +532,50 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
 
 void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
   if (memory->data == nullptr) return;
+  sig_atomic_t was = EnterRuntime();
   MemoryPool::Instance().Release(memory->data, memory->size);
+  LeaveRuntime(was);
   memory->data = nullptr;
   memory->size = 0;
   memory->pages = 0;
 }
 
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t elements, uint32_t max_elements) {
+  sig_atomic_t was = EnterRuntime();
   wow::wasm::aot::AllocateTable(table, elements, max_elements);
+  LeaveRuntime(was);
 }
 
-void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) { wow::wasm::aot::FreeTable(table); }
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) {
+  sig_atomic_t was = EnterRuntime();
+  wow::wasm::aot::FreeTable(table);
+  LeaveRuntime(was);
+}
 
 void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements, uint32_t max_elements) {
+  sig_atomic_t was = EnterRuntime();
   wow::wasm::aot::AllocateTable(table, elements, max_elements);
+  LeaveRuntime(was);
 }
 
-void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) { wow::wasm::aot::FreeTable(table); }
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) {
+  sig_atomic_t was = EnterRuntime();
+  wow::wasm::aot::FreeTable(table);
+  LeaveRuntime(was);
+}
 
 uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t delta, wasm_rt_funcref_t init) {
-  return wow::wasm::aot::GrowTable(table, delta, init);
+  sig_atomic_t was = EnterRuntime();
+  uint32_t old = wow::wasm::aot::GrowTable(table, delta, init);
+  LeaveRuntime(was);
+  return old;
 }
 
 uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* table, uint32_t delta, wasm_rt_externref_t init) {
-  return wow::wasm::aot::GrowTable(table, delta, init);
+  sig_atomic_t was = EnterRuntime();
+  uint32_t old = wow::wasm::aot::GrowTable(table, delta, init);
+  LeaveRuntime(was);
+  return old;
 }
 
 }  // extern "C"

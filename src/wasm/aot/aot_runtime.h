@@ -19,6 +19,9 @@ namespace wow::wasm::aot {
 struct GuestContext {
   uint64_t memory_limit_bytes = 0;
   bool memory_limit_hit = false;
+  // CLOCK_MONOTONIC nanoseconds after which guest code stops with
+  // TrapKind::kTimeout, also inside loops without calls; 0 = no deadline.
+  int64_t deadline_ns = 0;
   // Host functions in the module's function-import order, resolved at load.
   const HostFunction* const* imports = nullptr;
   HostCall host_call;
@@ -33,8 +36,14 @@ struct GuestContext {
 // Installs the signal handlers (once per process). Thread-safe.
 void InitRuntime();
 
+// The real-time signal that stops guest code at its deadline: each thread
+// that runs guests owns a POSIX timer delivering it to that thread only.
+int TimeoutSignal();
+
 // Runs `fn(arg)` as guest code on the calling thread: traps, stack exhaustion,
-// host-requested exits and out-of-bounds faults unwind back here. Returns OK
+// host-requested exits, out-of-bounds faults and the deadline unwind back here.
+// Runs on the current fiber's stack when a scheduler set one
+// (common/worker_context.h); a host function may suspend the fiber. Returns OK
 // when `fn` returned or the guest called proc_exit (see ctx.exited).
 // `fn` must be generated code or the glue around it: no C++ frames with
 // destructors may sit between here and a trap.

@@ -1,0 +1,211 @@
+#include "executor/executor.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/post.hpp>
+#include <cmath>
+
+#include "wasm/engine_factory.h"
+
+namespace wow::executor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kNoCode[] = "Missing main/no code to execute.";
+constexpr char kInitTwice[] = "Cannot initialize the action more than once.";
+
+// The `dir` annotation: one absolute host path, or a list of them.
+Result<std::vector<std::string>> ParseDirs(const boost::json::value& v) {
+  std::vector<std::string> dirs;
+  auto add = [&](const boost::json::value& d) -> Status {
+    const auto* s = d.if_string();
+    if (s == nullptr || s->empty() || s->front() != '/' || s->find('\0') != boost::json::string::npos) {
+      return Status::InvalidArgument("the `dir` annotation must be an absolute host path (or a list of them)");
+    }
+    dirs.emplace_back(*s);
+    return Status::Ok();
+  };
+  if (const auto* list = v.if_array()) {
+    for (const auto& d : *list) WOW_RETURN_IF_ERROR(add(d));
+  } else {
+    WOW_RETURN_IF_ERROR(add(v));
+  }
+  return dirs;
+}
+
+// true / "true" turn a capability on; false, "false" and null leave it off.
+Result<bool> ParseFlag(const boost::json::value& v, const char* name) {
+  if (v.is_bool()) return v.get_bool();
+  if (v.is_null()) return false;
+  if (const auto* s = v.if_string(); s != nullptr && (*s == "true" || *s == "false")) return *s == "true";
+  return Status::InvalidArgument(fmt::format("the `{}` annotation must be true or false", name));
+}
+
+// A size in MB from a JSON number (the `memory` annotation).
+Result<uint64_t> ParseMegabytes(const boost::json::value& v, const char* what) {
+  double mb = -1;
+  if (v.is_int64()) mb = static_cast<double>(v.get_int64());
+  if (v.is_uint64()) mb = static_cast<double>(v.get_uint64());
+  if (v.is_double()) mb = v.get_double();
+  if (!(mb >= 1 && mb < 4096) || std::floor(mb) != mb) {
+    return Status::InvalidArgument(fmt::format("{} must be a whole number of MB between 1 and 4095", what));
+  }
+  return static_cast<uint64_t>(mb);
+}
+
+// Which export an activation calls. "main" (OpenWhisk's default), "_start"
+// and a zip entry name mean the ABI's own entry; any other name must be an
+// exported function taking and returning nothing.
+Result<std::string> EntryPoint(const std::string& main, const wasm::ModuleInfo& info) {
+  if (main.empty() || main == "main" || main == "_start" ||
+      (main.size() > 5 && main.compare(main.size() - 5, 5, ".wasm") == 0)) {
+    return std::string("_start");
+  }
+  const wasm::ExportDesc* e = info.FindExport(main);
+  if (e == nullptr || e->kind != wasm::ExternKind::kFunc || !e->sig.params.empty() || !e->sig.results.empty()) {
+    return Status::Error(Code::kLinkError, Phase::kLinking,
+                         fmt::format("the action's main '{}' is not an exported function () -> () of the module", main));
+  }
+  return main;
+}
+
+}  // namespace
+
+Executor::Executor(const ExecutorOptions& options) : options_(options) {}
+
+Executor::~Executor() {
+  blocking_.join();
+  if (scheduler_) scheduler_->Shutdown();
+}
+
+Result<std::unique_ptr<Executor>> Executor::Create(const ExecutorOptions& options) {
+  std::unique_ptr<Executor> executor(new Executor(options));
+  WOW_ASSIGN_OR_RETURN(executor->engine_, wasm::CreateEngine(options.engine, options.engine_options));
+  SchedulerOptions scheduler;
+  scheduler.workers = options.workers;
+  scheduler.max_tasks = options.max_activations;
+  executor->scheduler_ = std::make_unique<Scheduler>(scheduler);
+  return executor;
+}
+
+Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, const InitRequest& request) {
+  if (request.code.empty()) return Status::InvalidArgument(kNoCode);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!containers_.emplace(id, nullptr).second) return Status::Error(Code::kAlreadyExists, Phase::kNone, kInitTwice);
+  }
+  auto start = Clock::now();
+  auto build = [&]() -> Result<std::shared_ptr<Container>> {
+    auto c = std::make_shared<Container>();
+    c->id = id;
+    c->name = request.name.empty() ? id : request.name;
+    c->memory_bytes = (request.memory_mb ? *request.memory_mb : options_.default_memory_mb) << 20;
+    c->timeout_ms = request.timeout_ms;
+    for (const auto& [key, value] : request.annotations) {
+      if (key == "dir") {
+        WOW_ASSIGN_OR_RETURN(c->capabilities.dirs, ParseDirs(value));
+      } else if (key == "net_access") {
+        WOW_ASSIGN_OR_RETURN(c->capabilities.net_access, ParseFlag(value, "net_access"));
+      } else if (key == "memory") {
+        WOW_ASSIGN_OR_RETURN(uint64_t mb, ParseMegabytes(value, "the `memory` annotation"));
+        c->memory_bytes = mb << 20;
+      }
+    }
+    for (const auto& [key, value] : request.env) {
+      if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos ||
+          value.find('\0') != std::string::npos) {
+        return Status::InvalidArgument(fmt::format("invalid environment variable name '{}'", key));
+      }
+      c->env.push_back(key + "=" + value);
+    }
+    WOW_ASSIGN_OR_RETURN(ActionCode code, DecodeActionCode(request.code, request.binary, request.main,
+                                                           options_.code_limits));
+    c->code_source = code.source;
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(code.wasm.data()), code.wasm.size());
+    WOW_ASSIGN_OR_RETURN(c->module, engine_->Load(bytes, abi::HostFunctionsFor(c->capabilities)));
+    WOW_ASSIGN_OR_RETURN(c->abi, abi::DetectAbi(c->module->info()));
+    WOW_ASSIGN_OR_RETURN(c->entry_point, EntryPoint(request.main, c->module->info()));
+    c->init_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return c;
+  };
+  auto built = build();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containers_.find(id);
+  if (!built.ok()) {
+    if (it != containers_.end() && it->second == nullptr) containers_.erase(it);
+    return built.status();
+  }
+  if (it == containers_.end()) {
+    return Status::Error(Code::kNotFound, Phase::kNone, "the container was destroyed while it was initialising");
+  }
+  it->second = *built;
+  return std::shared_ptr<const Container>(*built);
+}
+
+void Executor::InitAsync(std::string id, InitRequest request,
+                         std::function<void(Result<std::shared_ptr<const Container>>)> done) {
+  boost::asio::post(blocking_, [this, id = std::move(id), request = std::move(request), done = std::move(done)] {
+    done(Init(id, request));
+  });
+}
+
+std::shared_ptr<const Container> Executor::Find(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containers_.find(id);
+  return it == containers_.end() ? nullptr : it->second;
+}
+
+bool Executor::Destroy(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return containers_.erase(id) > 0;
+}
+
+size_t Executor::containers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return containers_.size();
+}
+
+uint64_t Executor::TimeLimitMs(const Container& container, const RunRequest& request) const {
+  if (container.timeout_ms) return *container.timeout_ms;
+  if (request.deadline) {
+    auto left = *request.deadline - std::chrono::system_clock::now();
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return ms > 0 ? static_cast<uint64_t>(ms) : 0;
+  }
+  return static_cast<uint64_t>(options_.default_timeout.count());
+}
+
+void Executor::Run(std::shared_ptr<const Container> container, RunRequest request, RunCallback done) {
+  // The deadline is fixed when the request arrives: queueing counts.
+  uint64_t limit_ms = TimeLimitMs(*container, request);
+  Clock::time_point deadline;
+  if (request.deadline) {
+    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*request.deadline -
+                                                                         std::chrono::system_clock::now());
+  } else {
+    deadline = Clock::now() + std::chrono::milliseconds(limit_ms);
+  }
+  auto task = [this, container, request = std::move(request), done, limit_ms, deadline]() mutable {
+    abi::ActivationRequest a;
+    a.action_name = container->name;
+    a.params_json = std::move(request.params_json);
+    a.env = container->env;
+    a.env.insert(a.env.end(), request.env.begin(), request.env.end());
+    a.capabilities = container->capabilities;
+    a.entry_point = container->entry_point;
+    a.limits.memory_bytes = container->memory_bytes;
+    a.limits.log_bytes = options_.log_bytes;
+    a.limits.result_bytes = options_.result_bytes;
+    a.limits.deadline = deadline;
+    a.limits.time_limit_ms = limit_ms;
+    done(abi::RunActivation(*container->module, a));
+  };
+  if (!scheduler_->Submit(std::move(task))) {
+    done(Status::Error(Code::kResourceExhausted, Phase::kNone,
+                       fmt::format("The executor is at capacity ({} activations in flight); try again later.",
+                                   options_.max_activations)));
+  }
+}
+
+}  // namespace wow::executor

@@ -1,0 +1,129 @@
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "abi/action_runner.h"
+#include "common/status.h"
+#include "executor/action_code.h"
+#include "executor/scheduler.h"
+#include "wasm/engine.h"
+
+namespace wow::executor {
+
+// Node-wide settings of an executor. Every field states its default.
+struct ExecutorOptions {
+  std::string engine = "aot";
+  // Where artifacts are cached (default "./.wow"), the C compiler and -O.
+  wasm::EngineOptions engine_options;
+  // Worker threads running activations; 0 = one per core.
+  int workers = 0;
+  // Activations accepted at once (running, waiting or queued); beyond it Run
+  // answers kResourceExhausted. Default 4096.
+  size_t max_activations = 4096;
+  // Linear memory per activation when the action names none. Default 256 MB.
+  uint64_t default_memory_mb = 256;
+  // Time limit when a run carries no deadline. Default 60 s (OpenWhisk's).
+  std::chrono::milliseconds default_timeout{60'000};
+  uint64_t log_bytes = 10ull << 20;    // per activation
+  uint64_t result_bytes = 1ull << 20;  // per activation
+  CodeLimits code_limits;
+};
+
+// What /init carries, for both protocols.
+struct InitRequest {
+  std::string name;
+  std::string main;  // "main", "_start", a .wasm zip entry, or another exported () -> () function
+  bool binary = false;
+  std::string code;
+  std::vector<std::pair<std::string, std::string>> env;  // init.value.env
+  // Every action annotation (`dir`, `net_access`, `memory`, ...) as JSON.
+  boost::json::object annotations;
+  std::optional<uint64_t> memory_mb;   // value.limits.memory, when sent
+  std::optional<uint64_t> timeout_ms;  // value.limits.timeout, when sent
+};
+
+// One initialised action: its loaded module and fixed configuration. Shared
+// by every activation of it; immutable.
+struct Container {
+  std::string id;
+  std::string name;
+  std::shared_ptr<const wasm::Module> module;
+  abi::GuestAbi abi = abi::GuestAbi::kWasiCommand;
+  std::string entry_point = "_start";
+  std::vector<std::string> env;  // "KEY=VALUE" from init
+  abi::Capabilities capabilities;
+  uint64_t memory_bytes = 0;
+  std::optional<uint64_t> timeout_ms;
+  std::string code_source;  // "wasm", "wat", "zip:<entry>"
+  double init_ms = 0;       // decode + compile or cache hit + load
+};
+
+// What /run carries.
+struct RunRequest {
+  std::string params_json = "{}";  // a JSON object or array
+  std::vector<std::string> env;    // "__OW_*=..." for this activation
+  // OpenWhisk's absolute deadline; none = the executor's default timeout.
+  std::optional<std::chrono::system_clock::time_point> deadline;
+  std::string activation_id;
+};
+
+using RunCallback = std::function<void(Result<abi::ActivationResult>)>;
+
+// The executor shared by `wow executor`, `wow proxy` and `wow serve`: one
+// engine, a table of containers, and the scheduler running activations on
+// fibers. Thread-safe.
+class Executor {
+ public:
+  static Result<std::unique_ptr<Executor>> Create(const ExecutorOptions& options);
+  ~Executor();  // finishes accepted activations first
+
+  // Decodes, validates, compiles (or finds the cached artifact) and loads
+  // the action as container `id`. Blocks for a compile: call it off I/O
+  // threads (InitAsync does). kAlreadyExists when `id` is initialised or
+  // initialising; kInvalidArgument / kInvalidModule / kLinkError for code
+  // that cannot become an action, with the reason.
+  Result<std::shared_ptr<const Container>> Init(const std::string& id, const InitRequest& request);
+  // Init on the executor's blocking pool; `done` runs there.
+  void InitAsync(std::string id, InitRequest request,
+                 std::function<void(Result<std::shared_ptr<const Container>>)> done);
+
+  std::shared_ptr<const Container> Find(const std::string& id) const;
+  // Removes the container; running activations finish. False if unknown.
+  bool Destroy(const std::string& id);
+  size_t containers() const;
+
+  // Runs one activation on a fresh instance, on a worker fiber. `done` is
+  // called exactly once, on a worker: with the activation's outcome, or with
+  // kResourceExhausted when the executor is at capacity.
+  void Run(std::shared_ptr<const Container> container, RunRequest request, RunCallback done);
+
+  // The time limit that applies to `request` for `container`, in ms.
+  uint64_t TimeLimitMs(const Container& container, const RunRequest& request) const;
+
+  const ExecutorOptions& options() const { return options_; }
+  wasm::Engine& engine() { return *engine_; }
+
+ private:
+  explicit Executor(const ExecutorOptions& options);
+
+  ExecutorOptions options_;
+  std::unique_ptr<wasm::Engine> engine_;
+  mutable std::mutex mu_;
+  // Null while the id is being initialised.
+  std::unordered_map<std::string, std::shared_ptr<const Container>> containers_;
+  std::unique_ptr<Scheduler> scheduler_;
+  boost::asio::thread_pool blocking_{2};  // compiles for /init
+};
+
+}  // namespace wow::executor

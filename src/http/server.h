@@ -1,0 +1,99 @@
+#pragma once
+
+// A small HTTP/1.1 server on Boost.Beast. It knows nothing of Wasm: it parses requests, hands each one to a
+// Handler and writes back whatever the handler answers, with keep-alive, limits and timeouts.
+
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/status.h"
+
+namespace wow::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+using HttpStatus = beast_http::status;
+using Verb = beast_http::verb;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // IPv4/IPv6 literal ("::1" or "[::1]"), "0.0.0.0", "::" or a name to resolve
+  uint16_t port = 0;               // 0: any free port; see Server::port()
+  int threads = 1;                 // io_context threads running the connections (and inline handlers)
+  uint64_t body_limit = 64ull << 20;
+  std::chrono::seconds idle_timeout{60};  // keep-alive connection waiting for a request; 0: none
+  // From a request's first byte to its response written, handler time included; 0: none. A slow client is
+  // disconnected; a handler that has not answered by then gets its client a 503 JSON error (its late answer is
+  // dropped).
+  std::chrono::seconds request_timeout{300};
+  size_t max_connections = 10000;              // beyond it, new connections are closed at once
+  std::chrono::milliseconds stop_grace{5000};  // Stop(): how long in-flight requests may still finish
+};
+
+namespace detail {
+class ResponderState;
+}
+
+// Answers one request. Copyable; the first call wins and later calls do nothing. Callable from any thread: the
+// response is written on the connection's strand (inline when called on it, otherwise with one post). Calling it
+// after the connection closed, or after the server stopped, is harmless. When the last copy is destroyed without a
+// call, the client gets a 500 JSON error, so a forgetful handler cannot hang a connection.
+class Responder {
+ public:
+  explicit Responder(std::shared_ptr<detail::ResponderState> state) : state_(std::move(state)) {}
+  void operator()(Response&& response) const;
+  // True once some copy has been called.
+  bool responded() const;
+
+ private:
+  std::shared_ptr<detail::ResponderState> state_;
+};
+
+// Called once per request, on one of the server's threads and concurrently for different connections, so it must
+// be thread-safe. It must not block for long (long work goes to another thread, which calls `respond` later).
+// Throwing is answered with 500 {"error":"internal error"} unless it had already responded.
+using Handler = std::function<void(Request&& request, Responder respond)>;
+
+class Server {
+ public:
+  // Binds and listens on options.host:options.port and runs options.threads threads. A host that does not parse
+  // or resolve, or an address in use, is an error naming host:port and the reason.
+  static Result<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();  // Stop()s
+
+  // "host:port" as bound (the real port when 0 was asked; IPv6 as "[::1]:port"), parseable by ParseHostPort.
+  std::string bound_address() const;
+  uint16_t port() const;
+
+  // Stops accepting, closes idle connections, lets in-flight requests finish their response for up to
+  // options.stop_grace, then closes what is left and joins the threads. Idempotent; must not be called from a
+  // handler running on the server's own threads.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A response to `request` with its version and keep-alive, the given content type and body (Content-Length is set).
+Response TextResponse(const Request& request, HttpStatus status, std::string body,
+                      std::string_view content_type = "text/plain; charset=utf-8");
+Response JsonResponse(const Request& request, HttpStatus status, std::string json_body);
+// {"error":"<message>"}, with the message escaped as JSON.
+std::string JsonError(std::string_view message);
+
+// Splits "host:port" or "[ipv6]:port" (the brackets are removed). The host must be non-empty: a name made of
+// letters, digits, '-', '.' and '_', or an IP literal; the port 0..65535.
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text);
+
+}  // namespace wow::http

@@ -1,0 +1,60 @@
+#include "protocol/executor_protocol.h"
+
+#include <fmt/format.h>
+
+#include "protocol/messages.h"
+
+namespace wow::protocol {
+
+using http::HttpStatus;
+
+void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) {
+  unsigned version = request.version();
+  bool keep_alive = request.keep_alive();
+  auto reply = [version, keep_alive, respond](Reply r) { respond(ToResponse(version, keep_alive, std::move(r))); };
+  // /{container_id}/{init|run|destroy}
+  std::string_view target = request.target();
+  target = target.substr(0, target.find('?'));
+  size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
+  if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) {
+    return reply({HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
+  }
+  std::string id(target.substr(1, slash - 1));
+  std::string_view op = target.substr(slash + 1);
+  if (op != "init" && op != "run" && op != "destroy") {
+    return reply({HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
+  }
+  if (request.method() != http::Verb::post) {
+    return reply({HttpStatus::method_not_allowed, http::JsonError("Use POST.")});
+  }
+
+  if (op == "init") {
+    executor::InitRequest init_request;
+    if (auto error = ParseInitBody(request.body(), init_request)) return reply(std::move(*error));
+    executor_.InitAsync(std::move(id), std::move(init_request),
+                        [reply](Result<std::shared_ptr<const executor::Container>> result) {
+                          reply(InitReply(result));
+                        });
+    return;
+  }
+  if (op == "destroy") {
+    if (!executor_.Destroy(id)) {
+      return reply({HttpStatus::not_found, http::JsonError(fmt::format("The container {} does not exist.", id))});
+    }
+    return reply({HttpStatus::ok, R"({"ok":true})"});
+  }
+
+  auto container = executor_.Find(id);
+  if (container == nullptr) {
+    return reply({HttpStatus::not_found, http::JsonError(fmt::format("The container {} does not exist.", id))});
+  }
+  executor::RunRequest run_request;
+  if (auto error = ParseRunBody(request.body(), run_request)) return reply(std::move(*error));
+  executor_.Run(std::move(container), std::move(run_request),
+                [this, reply, prefix = "[" + id + "] "](Result<abi::ActivationResult> result) {
+                  if (result.ok()) logs_.Write(result->logs, prefix, false);
+                  reply(RunReply(result));
+                });
+}
+
+}  // namespace wow::protocol

@@ -1,0 +1,27 @@
+#pragma once
+
+#include "executor/executor.h"
+#include "http/server.h"
+#include "protocol/action_logs.h"
+
+namespace wow::protocol {
+
+// WOW's executor protocol (`wow executor`), what an OpenWhisk invoker with
+// WOW's Wasm container factory sends: POST /{container_id}/init,
+// /{container_id}/run and /{container_id}/destroy, for many containers and
+// many concurrent runs each. Bodies and answers follow the action-runtime
+// protocol (messages.h). Activation logs go to this process's stdout and
+// stderr, each line prefixed with "[<container_id>] ".
+class ExecutorProtocol {
+ public:
+  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs) : executor_(executor), logs_(logs) {}
+
+  // An http::Handler.
+  void Handle(http::Request&& request, http::Responder respond);
+
+ private:
+  executor::Executor& executor_;
+  ActionLogWriter& logs_;
+};
+
+}  // namespace wow::protocol

@@ -1,0 +1,171 @@
+#include "protocol/messages.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+
+#include "common/json.h"
+
+namespace wow::protocol {
+namespace {
+
+namespace json = boost::json;
+using http::HttpStatus;
+
+Reply Error(HttpStatus status, std::string_view message) { return Reply{status, http::JsonError(message)}; }
+
+// Env values are strings; other JSON values are passed as their JSON text.
+std::string EnvValue(const json::value& v) {
+  if (const auto* s = v.if_string()) return std::string(*s);
+  return ToJson(v);
+}
+
+std::optional<Reply> ParseObject(std::string_view body, json::object& out) {
+  auto parsed = ParseJson(body);
+  if (!parsed.ok()) return Error(HttpStatus::bad_request, "The request body is not valid JSON: " + parsed.status().message());
+  if (!parsed->is_object()) return Error(HttpStatus::bad_request, "The request body must be a JSON object.");
+  out = std::move(parsed->as_object());
+  return std::nullopt;
+}
+
+// A whole number of ms from a JSON number or a string of digits.
+std::optional<uint64_t> Milliseconds(const json::value& v) {
+  if (v.is_uint64()) return v.get_uint64();
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
+  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1e18) return static_cast<uint64_t>(v.get_double());
+  if (const auto* s = v.if_string()) {
+    uint64_t ms = 0;
+    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), ms);
+    if (ec == std::errc() && end == s->data() + s->size() && !s->empty()) return ms;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Reply> ParseInitBody(std::string_view body, executor::InitRequest& out) {
+  json::object root;
+  if (auto error = ParseObject(body, root)) return error;
+  const json::value* value = root.if_contains("value");
+  if (value == nullptr || value->is_null()) return Error(HttpStatus::forbidden, "Missing main/no code to execute.");
+  if (!value->is_object()) return Error(HttpStatus::bad_request, "The init body's value must be a JSON object.");
+  const json::object& v = value->as_object();
+  const json::value* code = v.if_contains("code");
+  if (code == nullptr || code->is_null() || (code->is_string() && code->as_string().empty())) {
+    return Error(HttpStatus::forbidden, "Missing main/no code to execute.");
+  }
+  if (!code->is_string()) return Error(HttpStatus::bad_request, "The action's code must be a string.");
+  out.code = std::string(code->as_string());
+  auto string_field = [&](const char* name, std::string& field) -> std::optional<Reply> {
+    const json::value* f = v.if_contains(name);
+    if (f == nullptr || f->is_null()) return std::nullopt;
+    if (!f->is_string()) return Error(HttpStatus::bad_request, fmt::format("The init field `{}` must be a string.", name));
+    field = std::string(f->as_string());
+    return std::nullopt;
+  };
+  if (auto e = string_field("name", out.name)) return e;
+  if (auto e = string_field("main", out.main)) return e;
+  if (const json::value* binary = v.if_contains("binary"); binary != nullptr && !binary->is_null()) {
+    if (!binary->is_bool()) return Error(HttpStatus::bad_request, "The init field `binary` must be true or false.");
+    out.binary = binary->get_bool();
+  }
+  if (const json::value* env = v.if_contains("env"); env != nullptr && !env->is_null()) {
+    if (!env->is_object()) return Error(HttpStatus::bad_request, "The init field `env` must be an object.");
+    for (const auto& [key, val] : env->as_object()) out.env.emplace_back(std::string(key), EnvValue(val));
+  }
+  if (const json::value* annotations = v.if_contains("annotations");
+      annotations != nullptr && !annotations->is_null()) {
+    if (!annotations->is_object()) {
+      return Error(HttpStatus::bad_request, "The init field `annotations` must be an object.");
+    }
+    out.annotations = annotations->as_object();
+  }
+  if (const json::value* limits = v.if_contains("limits"); limits != nullptr && !limits->is_null()) {
+    if (!limits->is_object()) return Error(HttpStatus::bad_request, "The init field `limits` must be an object.");
+    const json::object& l = limits->as_object();
+    if (const json::value* memory = l.if_contains("memory")) {
+      auto mb = Milliseconds(*memory);  // a whole number either way
+      if (!mb || *mb == 0 || *mb >= 4096) {
+        return Error(HttpStatus::bad_request, "limits.memory must be a whole number of MB between 1 and 4095.");
+      }
+      out.memory_mb = *mb;
+    }
+    if (const json::value* timeout = l.if_contains("timeout")) {
+      auto ms = Milliseconds(*timeout);
+      if (!ms || *ms == 0) return Error(HttpStatus::bad_request, "limits.timeout must be a positive number of ms.");
+      out.timeout_ms = *ms;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& out) {
+  json::object root;
+  if (auto error = ParseObject(body, root)) return error;
+  out.env.clear();
+  for (const auto& [key, val] : root) {
+    if (key == "value") {
+      if (!val.is_object() && !val.is_array()) {
+        return Error(HttpStatus::forbidden, "The action's parameters (value) must be a JSON object or array.");
+      }
+      out.params_json = ToJson(val);
+      continue;
+    }
+    if (key == "deadline") {
+      auto ms = Milliseconds(val);
+      if (!ms) return Error(HttpStatus::bad_request, "deadline must be a time in milliseconds since the epoch.");
+      out.deadline = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+    }
+    if (key == "activation_id" && val.is_string()) out.activation_id = std::string(val.as_string());
+    if (!val.is_string()) continue;
+    std::string name = "__OW_";
+    bool usable = !key.empty();
+    for (char c : key) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') usable = false;
+      name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    const auto& text = val.as_string();
+    if (usable && text.find('\0') == json::string::npos) out.env.push_back(name + "=" + std::string(text));
+  }
+  if (const char* api_host = std::getenv("__OW_API_HOST")) out.env.push_back(std::string("__OW_API_HOST=") + api_host);
+  return std::nullopt;
+}
+
+Reply InitReply(const Result<std::shared_ptr<const executor::Container>>& result) {
+  if (result.ok()) return Reply{HttpStatus::ok, R"({"ok":true})"};
+  const Status& s = result.status();
+  switch (s.code()) {
+    case Code::kAlreadyExists: return Error(HttpStatus::forbidden, s.message());
+    case Code::kIoError:
+    case Code::kInternal: return Error(HttpStatus::internal_server_error, s.message());
+    default: return Error(HttpStatus::bad_gateway, s.message());
+  }
+}
+
+Reply RunReply(const Result<abi::ActivationResult>& result) {
+  if (!result.ok()) {
+    const Status& s = result.status();
+    switch (s.code()) {
+      case Code::kResourceExhausted: return Error(HttpStatus::service_unavailable, s.message());
+      case Code::kInvalidArgument: return Error(HttpStatus::bad_request, s.message());
+      default: return Error(HttpStatus::internal_server_error, s.message());
+    }
+  }
+  HttpStatus status =
+      result->status == abi::ActivationStatus::kDeveloperError ? HttpStatus::bad_gateway : HttpStatus::ok;
+  return Reply{status, ToJson(result->result)};
+}
+
+http::Response ToResponse(unsigned version, bool keep_alive, Reply reply) {
+  http::Response response(reply.status, version);
+  response.set(boost::beast::http::field::server, "wow");
+  response.set(boost::beast::http::field::content_type, "application/json");
+  response.keep_alive(keep_alive);
+  response.body() = std::move(reply.json);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace wow::protocol

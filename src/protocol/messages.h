@@ -1,0 +1,49 @@
+#pragma once
+
+// The JSON messages of OpenWhisk's action-runtime protocol, shared by
+// `wow proxy` (POST /init, /run) and `wow executor` (POST /{id}/init, /run):
+// request bodies in, HTTP status + JSON body out.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "abi/action_runner.h"
+#include "common/status.h"
+#include "executor/executor.h"
+#include "http/server.h"
+
+namespace wow::protocol {
+
+// An HTTP answer before it is bound to a request.
+struct Reply {
+  http::HttpStatus status = http::HttpStatus::ok;
+  std::string json;
+};
+
+inline constexpr char kEndOfActivation[] = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
+
+// Parses an /init body {"value":{"name","main","binary","code","env","annotations","limits"}}.
+// Malformed JSON or wrong field types: 400; no code (also `{}`): 403
+// "Missing main/no code to execute."
+std::optional<Reply> ParseInitBody(std::string_view body, executor::InitRequest& out);
+
+// Parses a /run body {"value":<params>, "namespace", "action_name", ...,
+// "deadline":"<epoch ms>"}: every other string field becomes
+// __OW_<FIELD IN UPPER CASE>; __OW_API_HOST comes from this process's
+// environment. Malformed JSON: 400; a value that is not an object or array:
+// 403.
+std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& out);
+
+// The answer to /init: 200 {"ok":true}, or the error with its status.
+Reply InitReply(const Result<std::shared_ptr<const executor::Container>>& result);
+
+// The answer to /run: the result with 200 (also an application error, an
+// object with an "error" key), 502 for a developer error, 503 when the
+// executor is at capacity, 500 when the platform failed.
+Reply RunReply(const Result<abi::ActivationResult>& result);
+
+// Binds a reply to a request's HTTP version and keep-alive.
+http::Response ToResponse(unsigned version, bool keep_alive, Reply reply);
+
+}  // namespace wow::protocol

@@ -1,0 +1,28 @@
+#pragma once
+
+#include "executor/executor.h"
+#include "http/server.h"
+#include "protocol/action_logs.h"
+
+namespace wow::protocol {
+
+// OpenWhisk's action-runtime protocol for one action, as the runtime images
+// speak it (`wow proxy`): POST /init once, then POST /run per activation.
+// After every /run the action's stdout and stderr lines and the
+// end-of-activation sentinel go to this process's stdout and stderr.
+class RuntimeProtocol {
+ public:
+  RuntimeProtocol(executor::Executor& executor, ActionLogWriter& logs) : executor_(executor), logs_(logs) {}
+
+  // An http::Handler.
+  void Handle(http::Request&& request, http::Responder respond);
+
+  // The executor container id that holds the proxy's action.
+  static constexpr char kContainerId[] = "action";
+
+ private:
+  executor::Executor& executor_;
+  ActionLogWriter& logs_;
+};
+
+}  // namespace wow::protocol

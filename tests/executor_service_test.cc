@@ -1,0 +1,447 @@
+// `wow executor` end to end: WOW's executor protocol (POST /{id}/init,
+// /{id}/run, /{id}/destroy) spoken over real HTTP to the real binary. One
+// executor process serves the whole suite (each test uses its own container
+// ids) and must exit 0 on SIGTERM at the end.
+
+#include <atomic>
+#include <mutex>
+
+#include "service_fixture.h"
+
+namespace wow::test {
+namespace {
+
+class ExecutorServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_dir_ = new TempDir("wow-executor-test");
+    executor_ = Service::Start({"executor", data_dir_->path(), {}, {}}).release();
+  }
+  static void TearDownTestSuite() {
+    if (executor_ != nullptr) {
+      std::string logs = executor_->Describe();
+      EXPECT_EQ(executor_->Stop(), 0) << "wow executor did not exit 0 on SIGTERM\n" << logs;
+      delete executor_;
+      executor_ = nullptr;
+    }
+    delete data_dir_;
+    data_dir_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(executor_, nullptr) << "wow executor did not start";
+    ASSERT_TRUE(executor_->Running()) << "wow executor died\n" << executor_->Describe();
+  }
+
+  Service& executor() { return *executor_; }
+
+  static TempDir* data_dir_;
+  static Service* executor_;
+  TempDir tmp_{"wow-executor"};
+};
+
+TempDir* ExecutorServiceTest::data_dir_ = nullptr;
+Service* ExecutorServiceTest::executor_ = nullptr;
+
+const fs::path kRuntime = Guest("abi_runtime");
+constexpr char kTrapWat[] = R"((module (memory (export "memory") 1) (func (export "_start") unreachable)))";
+
+#define ASSERT_OK(reply) ASSERT_EQ((reply).status, 200u) << (reply) << "\n" << executor().Describe()
+#define EXPECT_JSON(reply, text) EXPECT_EQ((reply).json, Json(text)) << (reply)
+
+std::string Path(std::string_view id, std::string_view op) { return "/" + std::string(id) + "/" + std::string(op); }
+
+TEST_F(ExecutorServiceTest, ContainersRunTheirOwnActions) {
+  REQUIRE_MODULES(kRuntime, Example("add"), Example("echo"));
+  ASSERT_OK(executor().Post("/route-runtime/init", InitModule(kRuntime)));
+  ASSERT_OK(executor().Post("/route-add/init", InitModule(Example("add"))));
+  ASSERT_OK(executor().Post("/route-echo/init", InitModule(Example("echo"))));
+  ASSERT_OK(executor().Post("/route-text/init", InitBody(kTrapWat, false)));
+  for (int round = 0; round < 3; ++round) {
+    Reply sum = executor().Post("/route-add/run", RunBody(json::object{{"param1", round}, {"param2", 40}}));
+    ASSERT_OK(sum);
+    EXPECT_EQ(sum.json, json::value(json::object{{"result", round + 40}})) << sum;
+    Reply echo = executor().Post("/route-echo/run", RunBody(json::object{{"round", round}}));
+    ASSERT_OK(echo);
+    EXPECT_EQ(echo.json, json::value(json::object{{"round", round}})) << echo;
+    Reply scalar = executor().Post("/route-runtime/run", RunBody(json::object{{"mode", "scalar"}}));
+    EXPECT_EQ(scalar.status, 502u) << scalar;
+    EXPECT_JSON(scalar, R"({"error":"The action did not return a dictionary or array."})");
+    Reply trap = executor().Post("/route-text/run", RunBody(json::object{}));
+    EXPECT_EQ(trap.status, 502u) << trap;
+    EXPECT_NE(trap.Error().find("unreachable"), std::string::npos) << trap;
+  }
+  // Logs carry the container id.
+  auto deadline = Clock::now() + milliseconds(5000);
+  while (executor().Stdout().find("[route-echo] echo: ") == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_NE(executor().Stdout().find("[route-echo] echo: 11 bytes\n"), std::string::npos) << executor().Describe();
+  EXPECT_NE(executor().Stderr().find("[route-echo] echo: returning the parameters unchanged\n"), std::string::npos)
+      << executor().Describe();
+  // A query string does not change the route.
+  Reply query =
+      executor().Post("/route-add/run?blocking=true&result=true", RunBody(json::object{{"param1", 1}, {"param2", 2}}));
+  EXPECT_JSON(query, R"({"result":3})");
+  // Init twice on one id.
+  Reply twice = executor().Post("/route-add/init", InitModule(Example("echo")));
+  EXPECT_EQ(twice.status, 403u) << twice;
+  EXPECT_JSON(twice, R"({"error":"Cannot initialize the action more than once."})");
+  Reply still_add = executor().Post("/route-add/run", RunBody(json::object{{"param1", 1}, {"param2", 1}}));
+  EXPECT_JSON(still_add, R"({"result":2})");
+}
+
+TEST_F(ExecutorServiceTest, SixteenConcurrentRunsOnOneContainer) {
+  REQUIRE_MODULES(kRuntime);
+  ASSERT_OK(executor().Post("/concurrent/init", InitModule(kRuntime)));
+  constexpr int kThreads = 16, kRunsEach = 4;
+  std::atomic<int> good{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto client = http::Client::Connect(executor().host(), executor().port(), milliseconds(30'000));
+      if (!client.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        failures.push_back(client.status().ToString());
+        return;
+      }
+      for (int i = 0; i < kRunsEach; ++i) {
+        json::object params{{"thread", t}, {"i", i}, {"payload", std::string(1000 + 97 * t, 'a' + t)}};
+        Reply r = ToReply(client->Send(http::Verb::post, "/concurrent/run", RunBody(params)));
+        if (r.status == 200 && r.json == json::value(params)) {
+          ++good;
+        } else {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(testing::PrintToString(r.status) + " " + r.body.substr(0, 200) + " " + r.error);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), kThreads * kRunsEach);
+  EXPECT_TRUE(failures.empty()) << testing::PrintToString(failures);
+}
+
+TEST_F(ExecutorServiceTest, UnknownAndDestroyedContainers) {
+  REQUIRE_MODULES(kRuntime);
+  Reply unknown = executor().Post("/no-such-container/run", RunBody(json::object{}));
+  EXPECT_EQ(unknown.status, 404u) << unknown;
+  EXPECT_FALSE(unknown.Error().empty()) << unknown;
+
+  ASSERT_OK(executor().Post("/doomed/init", InitModule(kRuntime)));
+  ASSERT_OK(executor().Post("/doomed/run", RunBody(json::object{{"alive", true}})));
+  Reply destroy = executor().Post("/doomed/destroy", "");
+  EXPECT_GE(destroy.status, 200u) << destroy;
+  EXPECT_LT(destroy.status, 300u) << destroy;
+  Reply after = executor().Post("/doomed/run", RunBody(json::object{}));
+  EXPECT_EQ(after.status, 404u) << after;
+  Reply again = executor().Post("/doomed/destroy", "");
+  EXPECT_EQ(again.status, 404u) << again;
+  Reply never = executor().Post("/never-existed/destroy", "{}");
+  EXPECT_EQ(never.status, 404u) << never;
+  EXPECT_FALSE(never.Error().empty()) << never;
+
+  // The id can be initialised again, with another action.
+  ASSERT_OK(executor().Post("/doomed/init", InitBody(kTrapWat, false)));
+  Reply trap = executor().Post("/doomed/run", RunBody(json::object{}));
+  EXPECT_EQ(trap.status, 502u) << trap;
+}
+
+TEST_F(ExecutorServiceTest, DestroyLetsRunningActivationsFinish) {
+  REQUIRE_MODULES(Example("block"));
+  ASSERT_OK(executor().Post("/destroy-busy/init",
+                            InitModule(Example("block"), {{"annotations", json::object{{"net_access", true}}}})));
+  Reply reply;
+  std::thread run([&] { reply = executor().Fetch(http::Verb::post, "/destroy-busy/run", RunBody(json::object{})); });
+  std::this_thread::sleep_for(milliseconds(100));  // the run blocks for 300 ms
+  Reply destroy = executor().Post("/destroy-busy/destroy", "");
+  run.join();
+  EXPECT_EQ(destroy.status, 200u) << destroy;
+  EXPECT_EQ(reply.status, 200u) << reply;
+  EXPECT_JSON(reply, R"({"status":0})");
+  Reply after = executor().Post("/destroy-busy/run", RunBody(json::object{}));
+  EXPECT_EQ(after.status, 404u) << after;
+}
+
+TEST_F(ExecutorServiceTest, BadRequests) {
+  REQUIRE_MODULES(kRuntime);
+  for (const char* body : {"{", "not json", "", "[1]", R"({"value":"code"})", R"({"value":{"code":7}})"}) {
+    Reply r = executor().Post("/bad-init/init", body);
+    EXPECT_EQ(r.status, 400u) << "'" << body << "': " << r;
+    EXPECT_FALSE(r.Error().empty()) << "'" << body << "': " << r;
+  }
+  Reply no_code = executor().Post("/bad-init/init", "{}");
+  EXPECT_EQ(no_code.status, 403u) << no_code;
+  EXPECT_JSON(no_code, R"({"error":"Missing main/no code to execute."})");
+  // Bad annotations and limits.
+  for (json::object extra : {json::object{{"annotations", json::object{{"dir", "relative/path"}}}},
+                             json::object{{"annotations", json::object{{"memory", "lots"}}}},
+                             json::object{{"annotations", json::object{{"net_access", 3}}}},
+                             json::object{{"limits", json::object{{"memory", 0}}}}}) {
+    Reply r = executor().Post("/bad-init/init", InitModule(kRuntime, extra));
+    EXPECT_GE(r.status, 400u) << json::serialize(extra) << ": " << r;
+    EXPECT_LT(r.status, 600u) << json::serialize(extra) << ": " << r;
+    EXPECT_NE(r.status, 500u) << json::serialize(extra) << ": " << r;
+    EXPECT_FALSE(r.Error().empty()) << json::serialize(extra) << ": " << r;
+  }
+  // None of them left a container behind.
+  Reply none = executor().Post("/bad-init/run", RunBody(json::object{}));
+  EXPECT_EQ(none.status, 404u) << none;
+
+  ASSERT_OK(executor().Post("/bad-run/init", InitModule(kRuntime)));
+  for (const char* body : {"{", "nope", "", "[]"}) {
+    Reply r = executor().Post("/bad-run/run", body);
+    EXPECT_EQ(r.status, 400u) << "'" << body << "': " << r;
+    EXPECT_FALSE(r.Error().empty()) << "'" << body << "': " << r;
+  }
+  for (const char* body : {R"({"value":"s"})", R"({"value":1})"}) {
+    Reply r = executor().Post("/bad-run/run", body);
+    EXPECT_EQ(r.status, 403u) << body << ": " << r;
+  }
+  Reply ok = executor().Post("/bad-run/run", RunBody(json::object{{"ok", 1}}));
+  ASSERT_OK(ok);
+  EXPECT_JSON(ok, R"({"ok":1})");
+}
+
+TEST_F(ExecutorServiceTest, WrongMethodsAndUnknownPaths) {
+  REQUIRE_MODULES(kRuntime);
+  ASSERT_OK(executor().Post("/paths/init", InitModule(kRuntime)));
+  for (http::Verb verb : {http::Verb::get, http::Verb::put, http::Verb::delete_}) {
+    for (const char* op : {"init", "run", "destroy"}) {
+      Reply r = executor().Send(verb, Path("paths", op), verb == http::Verb::get ? "" : "{}");
+      EXPECT_EQ(r.status, 405u) << http::beast_http::to_string(verb) << " " << op << ": " << r;
+    }
+  }
+  for (const char* target : {"/", "/paths", "/paths/", "/paths/start", "//run", "/paths/run/extra", "/init", "/run"}) {
+    Reply r = executor().Post(target, "{}");
+    EXPECT_EQ(r.status, 404u) << target << ": " << r;
+    EXPECT_FALSE(r.Error().empty()) << target << ": " << r;
+  }
+  // The container survived all of that.
+  Reply ok = executor().Post("/paths/run", RunBody(json::object{{"x", "y"}}));
+  ASSERT_OK(ok);
+  EXPECT_JSON(ok, R"({"x":"y"})");
+}
+
+TEST_F(ExecutorServiceTest, MemoryAnnotationLimitsAnAction) {
+  REQUIRE_MODULES(kRuntime);
+  ASSERT_OK(executor().Post("/mem16/init", InitModule(kRuntime, {{"annotations", json::object{{"memory", 16}}}})));
+  ASSERT_OK(executor().Post("/mem-default/init", InitModule(kRuntime)));
+  Reply trap = executor().Post("/mem16/run", RunBody(json::object{{"mode", "grow"}, {"then", "abort"}}));
+  EXPECT_EQ(trap.status, 502u) << trap;
+  EXPECT_NE(trap.Error().find("memory limit of 16 MB"), std::string::npos) << trap;
+  Reply report = executor().Post("/mem16/run", RunBody(json::object{{"mode", "grow"}}));
+  ASSERT_OK(report);
+  int64_t mb = report.json.at("allocated_mb").to_number<int64_t>();
+  EXPECT_GT(mb, 0) << report;
+  EXPECT_LT(mb, 16) << report;
+  // Other runs are unaffected, in the same container and in another one.
+  Reply echo = executor().Post("/mem16/run", RunBody(json::object{{"after", "grow"}}));
+  ASSERT_OK(echo);
+  EXPECT_JSON(echo, R"({"after":"grow"})");
+  Reply other = executor().Post("/mem-default/run", RunBody(json::object{{"other", true}}));
+  ASSERT_OK(other);
+  EXPECT_JSON(other, R"({"other":true})");
+}
+
+TEST_F(ExecutorServiceTest, DirAnnotationGrantsADirectory) {
+  REQUIRE_MODULES(Example("filesys"), kRuntime);
+  fs::path granted = tmp_.path() / "granted" / "nested";  // does not exist yet
+  ASSERT_FALSE(fs::exists(granted));
+  ASSERT_OK(executor().Post(
+      "/fs-dir/init", InitModule(Example("filesys"), {{"annotations", json::object{{"dir", granted.string()}}}})));
+  fs::path file = granted / "hello.txt";
+  const std::string content = "written through wow executor, καλημέρα\n";
+  Reply r = executor().Post(
+      "/fs-dir/run", RunBody(json::object{{"dir", granted.string()}, {"path", file.string()}, {"content", content}}));
+  ASSERT_OK(r);
+  EXPECT_EQ(r.json,
+            json::value(json::object{
+                {"path", file.string()}, {"bytes", static_cast<int64_t>(content.size())}, {"content", content}}))
+      << r;
+  EXPECT_TRUE(fs::is_directory(granted));
+  EXPECT_EQ(ReadText(file), content);
+  // A fresh random file (removed afterwards) also works.
+  Reply fresh = executor().Post("/fs-dir/run", RunBody(json::object{{"dir", granted.string()}}));
+  ASSERT_OK(fresh);
+  EXPECT_EQ(fresh.json.at("content"), json::value("Hello from a wow action.\n")) << fresh;
+
+  // Without the annotation the same action cannot reach it.
+  fs::path open = tmp_.path() / "open";
+  fs::create_directories(open);
+  ASSERT_OK(executor().Post("/fs-nodir/init", InitModule(Example("filesys"))));
+  Reply denied = executor().Post(
+      "/fs-nodir/run", RunBody(json::object{{"dir", open.string()}, {"path", (open / "denied.txt").string()}}));
+  EXPECT_EQ(denied.status, 200u) << denied;  // an application error
+  EXPECT_FALSE(denied.Error().empty()) << denied;
+  EXPECT_FALSE(fs::exists(open / "denied.txt"));
+
+  // Nor can an action with the annotation go above its directory.
+  ASSERT_OK(executor().Post("/fs-runtime/init",
+                            InitModule(kRuntime, {{"annotations", json::object{{"dir", granted.string()}}}})));
+  Reply inside = executor().Post(
+      "/fs-runtime/run",
+      RunBody(json::object{{"mode", "write"}, {"path", (granted / "in.txt").string()}, {"content", "12345"}}));
+  ASSERT_OK(inside);
+  EXPECT_JSON(inside, R"({"written":5})");
+  EXPECT_EQ(ReadText(granted / "in.txt"), "12345");
+  fs::path escape = granted.parent_path() / "escape.txt";
+  Reply outside = executor().Post(
+      "/fs-runtime/run",
+      RunBody(json::object{{"mode", "write"}, {"path", (granted / ".." / "escape.txt").string()}, {"content", "x"}}));
+  EXPECT_FALSE(outside.Error().empty()) << outside;
+  EXPECT_FALSE(fs::exists(escape));
+}
+
+TEST_F(ExecutorServiceTest, NetAccessAnnotationLinksHttpGet) {
+  REQUIRE_MODULES(Example("block"));
+  ASSERT_OK(executor().Post("/block-net/init",
+                            InitModule(Example("block"), {{"annotations", json::object{{"net_access", true}}}})));
+  auto start = Clock::now();
+  Reply r = executor().Post("/block-net/run", RunBody(json::object{}));
+  double ms = MsSince(start);
+  ASSERT_OK(r);
+  EXPECT_JSON(r, R"({"status":0})");
+  EXPECT_GE(ms, 290) << r;
+  EXPECT_LT(ms, 2000) << r;
+
+  // Without net_access the module's http.get import is not linked: init fails.
+  for (json::object extra : {json::object{}, json::object{{"annotations", json::object{{"net_access", false}}}}}) {
+    Reply init = executor().Post("/block-nonet/init", InitModule(Example("block"), extra));
+    EXPECT_EQ(init.status, 502u) << init;
+    EXPECT_NE(init.Error().find("http.get"), std::string::npos) << init;
+    Reply run = executor().Post("/block-nonet/run", RunBody(json::object{}));
+    EXPECT_EQ(run.status, 404u) << run;
+  }
+}
+
+TEST_F(ExecutorServiceTest, TwoHundredConcurrentBlockingActivations) {
+  REQUIRE_MODULES(Example("block"));
+  ASSERT_OK(executor().Post("/block-200/init",
+                            InitModule(Example("block"), {{"annotations", json::object{{"net_access", true}}}})));
+  ASSERT_OK(executor().Post("/block-200/run", RunBody(json::object{})));  // warm up
+  constexpr int kActivations = 200;
+  std::atomic<int> good{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  threads.reserve(kActivations);
+  std::atomic<bool> go{false};
+  for (int i = 0; i < kActivations; ++i) {
+    threads.emplace_back([&] {
+      auto client = http::Client::Connect(executor().host(), executor().port(), milliseconds(30'000));
+      while (!go.load()) std::this_thread::yield();
+      Reply r = client.ok() ? ToReply(client->Send(http::Verb::post, "/block-200/run", RunBody(json::object{})))
+                            : Reply{0, "", client.status().ToString(), nullptr};
+      if (r.status == 200 && r.json == Json(R"({"status":0})")) {
+        ++good;
+      } else {
+        std::lock_guard<std::mutex> lock(mu);
+        failures.push_back(testing::PrintToString(r.status) + " " + r.body.substr(0, 200) + " " + r.error);
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(100));  // let the threads connect
+  auto start = Clock::now();
+  go = true;
+  for (auto& t : threads) t.join();
+  double ms = MsSince(start);
+  std::printf("[ executor ] %d concurrent block activations (300 ms each) took %.0f ms\n", kActivations, ms);
+  EXPECT_EQ(good.load(), kActivations);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, e.g. " << failures.front();
+  EXPECT_LT(ms, 3000);
+}
+
+TEST_F(ExecutorServiceTest, HostileActivationsDoNotDisturbOthers) {
+  REQUIRE_MODULES(kRuntime, Example("echo"));
+  ASSERT_OK(executor().Post("/hostile-spin/init", InitModule(kRuntime)));
+  ASSERT_OK(executor().Post("/hostile-trap/init", InitBody(kTrapWat, false)));
+  ASSERT_OK(
+      executor().Post("/hostile-grow/init", InitModule(kRuntime, {{"annotations", json::object{{"memory", 8}}}})));
+  ASSERT_OK(executor().Post("/friendly/init", InitModule(Example("echo"))));
+
+  std::atomic<bool> done{false};
+  std::atomic<int> spins{0}, traps{0}, grows{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  auto fail = [&](std::string what, const Reply& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    failures.push_back(what + ": " + testing::PrintToString(r));
+  };
+  std::vector<std::thread> hostile;
+  hostile.emplace_back([&] {
+    while (!done) {
+      Reply r =
+          executor().Fetch(http::Verb::post, "/hostile-spin/run",
+                           RunBody(json::object{{"mode", "spin"}}, {{"deadline", DeadlineIn(milliseconds(200))}}));
+      if (r.status != 502 || r.Error().find("exceeded its time limits") == std::string::npos) fail("spin", r);
+      ++spins;
+    }
+  });
+  hostile.emplace_back([&] {
+    while (!done) {
+      Reply r = executor().Fetch(http::Verb::post, "/hostile-trap/run", RunBody(json::object{}));
+      if (r.status != 502 || r.Error().find("unreachable") == std::string::npos) fail("trap", r);
+      ++traps;
+    }
+  });
+  hostile.emplace_back([&] {
+    while (!done) {
+      Reply r = executor().Fetch(http::Verb::post, "/hostile-grow/run",
+                                 RunBody(json::object{{"mode", "grow"}, {"then", "abort"}}));
+      if (r.status != 502 || r.Error().find("memory limit of 8 MB") == std::string::npos) fail("grow", r);
+      ++grows;
+    }
+  });
+
+  auto client = executor().Connect();
+  int friendly = 0;
+  double worst = 0;
+  auto start = Clock::now();
+  while (MsSince(start) < 1500 || spins < 2) {
+    json::object params{{"n", friendly}, {"text", "friendly " + std::to_string(friendly)}};
+    auto t0 = Clock::now();
+    Reply r = ToReply(client.Send(http::Verb::post, "/friendly/run", RunBody(params)));
+    worst = std::max(worst, MsSince(t0));
+    if (r.status != 200 || r.json != json::value(params)) fail("friendly", r);
+    ++friendly;
+    if (MsSince(start) > 20'000) break;
+  }
+  done = true;
+  for (auto& t : hostile) t.join();
+  std::printf("[ executor ] %d friendly runs next to %d spins, %d traps, %d memory bombs; slowest friendly %.0f ms\n",
+              friendly, spins.load(), traps.load(), grows.load(), worst);
+  EXPECT_TRUE(failures.empty()) << testing::PrintToString(failures);
+  EXPECT_GE(spins.load(), 2);
+  EXPECT_GT(traps.load(), 0);
+  EXPECT_GT(grows.load(), 0);
+  EXPECT_GT(friendly, 10);
+  EXPECT_TRUE(executor().Running()) << executor().Describe();
+}
+
+TEST_F(ExecutorServiceTest, GarbageOnTheSocketDoesNotKillTheServer) {
+  REQUIRE_MODULES(kRuntime);
+  ASSERT_OK(executor().Post("/garbage/init", InitModule(kRuntime)));
+  const std::vector<std::string> garbage = {
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // a TLS ClientHello
+      "GET / HTTP/9.9\r\n\r\n",
+      "POST /garbage/run HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"val",
+      "POST /garbage/run HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{\"val",  // wrong JSON, complete body
+      "\r\n\r\n\r\n",
+  };
+  for (size_t i = 0; i < garbage.size(); ++i) {
+    for (bool read_answer : {false, true}) {
+      RawExchange(executor().port(), garbage[i], read_answer);
+      ASSERT_TRUE(executor().Running()) << "garbage #" << i << "\n" << executor().Describe();
+      Reply r =
+          executor().Fetch(http::Verb::post, "/garbage/run", RunBody(json::object{{"i", static_cast<int64_t>(i)}}));
+      ASSERT_EQ(r.status, 200u) << "after garbage #" << i << ": " << r;
+      EXPECT_EQ(r.json, json::value(json::object{{"i", static_cast<int64_t>(i)}})) << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wow::test
