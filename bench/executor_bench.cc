@@ -146,9 +146,8 @@ void BM_InitCompiledHttp(benchmark::State& state) {
   auto& f = Fixture::Get();
   protocol::ActionLogWriter logs(false);
   protocol::ExecutorProtocol face(*f.executor, logs);
-  auto server = http::Server::Start({}, [&](http::Request&& r, http::Responder respond) {
-    face.Handle(std::move(r), respond);
-  });
+  auto server =
+      http::Server::Start({}, [&](http::Request&& r, http::Responder respond) { face.Handle(std::move(r), respond); });
   if (!server.ok()) Die(server.status().ToString());
   auto client = http::Client::Connect("127.0.0.1", (*server)->port());
   if (!client.ok()) Die(client.status().ToString());
@@ -195,7 +194,8 @@ void BM_RssPerContainer(benchmark::State& state) {
   for (int i = 0; i < n; ++i) {
     if (distinct) {
       auto wasm = WithCustomSection(ReadBytesOrDie(ExampleWasm("add")), "rss", std::to_string(i));
-      requests.push_back(InitOf(Base64Encode(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()))));
+      requests.push_back(
+          InitOf(Base64Encode(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()))));
       InitOrDie("compile-" + std::to_string(i), requests.back());  // compile outside the measurement
       f.executor->Destroy("compile-" + std::to_string(i));
     } else {

@@ -141,6 +141,15 @@ TEST_F(CliTest, ParamFileIsMergedAndSingleParamsOverride) {
   EXPECT_EQ(Json(reordered.out).at("s"), json::value("from flag")) << reordered;
 }
 
+TEST_F(CliTest, TimeoutStopsALoopingAction) {
+  fs::path spin = WriteFile("spin.wat", R"((module (memory (export "memory") 1)
+    (global $n (mut i64) (i64.const 0))
+    (func (export "_start") (loop $l (global.set $n (i64.add (global.get $n) (i64.const 1))) (br $l)))))");
+  Output o = Wow({"run", spin.string(), "--timeout-ms", "200"});
+  EXPECT_EQ(o.exit_code, 1) << o;
+  EXPECT_EQ(Json(o.out), Json(R"({"error":"The action exceeded its time limits of 200 milliseconds."})")) << o;
+}
+
 TEST_F(CliTest, BadParamFilesAreUsageErrors) {
   REQUIRE_EXAMPLES();
   fs::path not_json = WriteFile("bad.json", "{\"a\":");

@@ -71,6 +71,9 @@ int Main(int argc, char** argv) {
   run_cmd->add_option("--memory-mb", run.memory_mb, "Linear memory limit in MB")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  run_cmd->add_option("--timeout-ms", run.timeout_ms, "Time limit; the action stops when it is reached")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400'000));
   run_cmd->add_option("--name", run.action_name, "Action name passed to the guest (default: the file's stem)");
   run_cmd->add_flag("--timings", run.timings, "Print compile/load/instantiate/run times on stderr");
   AddEngineFlags(run_cmd, run.engine);
@@ -85,7 +88,8 @@ int Main(int argc, char** argv) {
   ServiceFlags proxy;
   proxy.face = ServiceFlags::Face::kProxy;
   proxy.listen = "0.0.0.0:8080";
-  CLI::App* proxy_cmd = app.add_subcommand("proxy", "Serve OpenWhisk's action-runtime protocol (/init, /run) for one action");
+  CLI::App* proxy_cmd =
+      app.add_subcommand("proxy", "Serve OpenWhisk's action-runtime protocol (/init, /run) for one action");
   AddServiceFlags(proxy_cmd, proxy);
 
   try {

@@ -8,7 +8,7 @@
 namespace wow::wasm {
 class Engine;
 struct EngineOptions;
-}
+}  // namespace wow::wasm
 
 namespace wow::cli {
 
@@ -38,6 +38,7 @@ struct RunFlags {
   std::vector<std::string> env;                             // --env KEY=VALUE
   bool net = false;
   uint64_t memory_mb = 256;
+  uint64_t timeout_ms = 60'000;
   std::string action_name;
   bool timings = false;
 };

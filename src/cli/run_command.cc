@@ -83,6 +83,8 @@ int RunRun(const RunFlags& flags) {
   request.env = flags.env;
   request.capabilities = caps;
   request.limits.memory_bytes = flags.memory_mb << 20;
+  request.limits.time_limit_ms = flags.timeout_ms;
+  request.limits.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(flags.timeout_ms);
   auto result = abi::RunActivation(**module, request);
   if (!result.ok()) {
     fmt::print(stderr, "wow run: {}\n", result.status().ToString());

@@ -79,7 +79,8 @@ int RunService(const ServiceFlags& flags) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  fmt::print(stderr, "wow {}: {} received, finishing running activations\n", command, sig == SIGINT ? "SIGINT" : "SIGTERM");
+  fmt::print(stderr, "wow {}: {} received, finishing running activations\n", command,
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop();
   executor->reset();  // waits for accepted activations
   return kExitOk;

@@ -4,8 +4,14 @@
 
 namespace wow {
 
+// Deep enough for real documents (the guest SDK allows 512 too); the parser
+// itself keeps its own stack, so depth costs no native stack.
+constexpr size_t kMaxJsonDepth = 512;
+
 Result<boost::json::value> ParseJson(std::string_view text) {
-  boost::json::stream_parser parser;
+  boost::json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  boost::json::stream_parser parser({}, options);
   boost::system::error_code ec;
   size_t consumed = parser.write_some(text.data(), text.size(), ec);
   if (!ec && consumed == text.size()) parser.finish(ec);

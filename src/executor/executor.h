@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -67,6 +68,7 @@ struct Container {
   std::optional<uint64_t> timeout_ms;
   std::string code_source;  // "wasm", "wat", "zip:<entry>"
   double init_ms = 0;       // decode + compile or cache hit + load
+  bool compiled = false;    // this init ran the compiler (no cached artifact)
 };
 
 // What /run carries.
@@ -108,7 +110,9 @@ class Executor {
   // kResourceExhausted when the executor is at capacity.
   void Run(std::shared_ptr<const Container> container, RunRequest request, RunCallback done);
 
-  // The time limit that applies to `request` for `container`, in ms.
+  // The time limit that applies to `request` for `container`, in ms: the
+  // earlier of the run's deadline and the container's timeout, else the
+  // executor's default.
   uint64_t TimeLimitMs(const Container& container, const RunRequest& request) const;
 
   const ExecutorOptions& options() const { return options_; }
@@ -122,6 +126,9 @@ class Executor {
   mutable std::mutex mu_;
   // Null while the id is being initialised.
   std::unordered_map<std::string, std::shared_ptr<const Container>> containers_;
+  // Activations accepted and not yet answered; the capacity gate. (The
+  // scheduler's own count drops only after `done` returned.)
+  std::atomic<size_t> in_flight_{0};
   std::unique_ptr<Scheduler> scheduler_;
   boost::asio::thread_pool blocking_{2};  // compiles for /init
 };

@@ -17,12 +17,14 @@ void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) 
   target = target.substr(0, target.find('?'));
   size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
   if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) {
-    return reply({HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
+    return reply(
+        {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
   }
   std::string id(target.substr(1, slash - 1));
   std::string_view op = target.substr(slash + 1);
   if (op != "init" && op != "run" && op != "destroy") {
-    return reply({HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
+    return reply(
+        {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
   }
   if (request.method() != http::Verb::post) {
     return reply({HttpStatus::method_not_allowed, http::JsonError("Use POST.")});
@@ -31,10 +33,9 @@ void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) 
   if (op == "init") {
     executor::InitRequest init_request;
     if (auto error = ParseInitBody(request.body(), init_request)) return reply(std::move(*error));
-    executor_.InitAsync(std::move(id), std::move(init_request),
-                        [reply](Result<std::shared_ptr<const executor::Container>> result) {
-                          reply(InitReply(result));
-                        });
+    executor_.InitAsync(
+        std::move(id), std::move(init_request),
+        [reply](Result<std::shared_ptr<const executor::Container>> result) { reply(InitReply(result)); });
     return;
   }
   if (op == "destroy") {

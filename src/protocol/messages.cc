@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 
 #include "common/json.h"
@@ -24,17 +25,20 @@ std::string EnvValue(const json::value& v) {
 
 std::optional<Reply> ParseObject(std::string_view body, json::object& out) {
   auto parsed = ParseJson(body);
-  if (!parsed.ok()) return Error(HttpStatus::bad_request, "The request body is not valid JSON: " + parsed.status().message());
+  if (!parsed.ok())
+    return Error(HttpStatus::bad_request, "The request body is not valid JSON: " + parsed.status().message());
   if (!parsed->is_object()) return Error(HttpStatus::bad_request, "The request body must be a JSON object.");
   out = std::move(parsed->as_object());
   return std::nullopt;
 }
 
-// A whole number of ms from a JSON number or a string of digits.
-std::optional<uint64_t> Milliseconds(const json::value& v) {
+// A whole non-negative number from a JSON number or a string of digits.
+std::optional<uint64_t> WholeNumber(const json::value& v) {
   if (v.is_uint64()) return v.get_uint64();
   if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
-  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1e18) return static_cast<uint64_t>(v.get_double());
+  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1e18 && std::floor(v.get_double()) == v.get_double()) {
+    return static_cast<uint64_t>(v.get_double());
+  }
   if (const auto* s = v.if_string()) {
     uint64_t ms = 0;
     auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), ms);
@@ -61,7 +65,8 @@ std::optional<Reply> ParseInitBody(std::string_view body, executor::InitRequest&
   auto string_field = [&](const char* name, std::string& field) -> std::optional<Reply> {
     const json::value* f = v.if_contains(name);
     if (f == nullptr || f->is_null()) return std::nullopt;
-    if (!f->is_string()) return Error(HttpStatus::bad_request, fmt::format("The init field `{}` must be a string.", name));
+    if (!f->is_string())
+      return Error(HttpStatus::bad_request, fmt::format("The init field `{}` must be a string.", name));
     field = std::string(f->as_string());
     return std::nullopt;
   };
@@ -86,14 +91,14 @@ std::optional<Reply> ParseInitBody(std::string_view body, executor::InitRequest&
     if (!limits->is_object()) return Error(HttpStatus::bad_request, "The init field `limits` must be an object.");
     const json::object& l = limits->as_object();
     if (const json::value* memory = l.if_contains("memory")) {
-      auto mb = Milliseconds(*memory);  // a whole number either way
+      auto mb = WholeNumber(*memory);
       if (!mb || *mb == 0 || *mb >= 4096) {
         return Error(HttpStatus::bad_request, "limits.memory must be a whole number of MB between 1 and 4095.");
       }
       out.memory_mb = *mb;
     }
     if (const json::value* timeout = l.if_contains("timeout")) {
-      auto ms = Milliseconds(*timeout);
+      auto ms = WholeNumber(*timeout);
       if (!ms || *ms == 0) return Error(HttpStatus::bad_request, "limits.timeout must be a positive number of ms.");
       out.timeout_ms = *ms;
     }
@@ -114,7 +119,7 @@ std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& o
       continue;
     }
     if (key == "deadline") {
-      auto ms = Milliseconds(val);
+      auto ms = WholeNumber(val);
       if (!ms) return Error(HttpStatus::bad_request, "deadline must be a time in milliseconds since the epoch.");
       out.deadline = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
     }
@@ -129,7 +134,11 @@ std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& o
     const auto& text = val.as_string();
     if (usable && text.find('\0') == json::string::npos) out.env.push_back(name + "=" + std::string(text));
   }
-  if (const char* api_host = std::getenv("__OW_API_HOST")) out.env.push_back(std::string("__OW_API_HOST=") + api_host);
+  // The platform's own API host, unless the run names one.
+  bool has_api_host = false;
+  for (const auto& e : out.env) has_api_host |= e.starts_with("__OW_API_HOST=");
+  const char* api_host = std::getenv("__OW_API_HOST");
+  if (api_host != nullptr && !has_api_host) out.env.push_back(std::string("__OW_API_HOST=") + api_host);
   return std::nullopt;
 }
 

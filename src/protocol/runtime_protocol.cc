@@ -40,7 +40,7 @@ void RuntimeProtocol::Handle(http::Request&& request, http::Responder respond) {
   executor::RunRequest run_request;
   if (auto error = ParseRunBody(request.body(), run_request)) return reply(std::move(*error));
   executor_.Run(std::move(container), std::move(run_request), [this, reply](Result<abi::ActivationResult> result) {
-    logs_.Write(result.ok() ? result->logs : std::vector<abi::LogLine>{}, "", true);
+    if (result.ok()) logs_.Write(result->logs, "", true);  // a refused run was no activation
     reply(RunReply(result));
   });
 }
