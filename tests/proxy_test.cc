@@ -217,6 +217,63 @@ TEST_F(ProxyTest, TrapInATextActionIsADeveloperError) {
   EXPECT_EQ(again.json, r.json);
 }
 
+// A WASI command whose _start and `hello` print different results; main
+// picks the export to call.
+constexpr char kTwoEntries[] = R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{\"entry\":\"start\"}\n")
+  (data (i32.const 48) "{\"entry\":\"hello\"}\n")
+  (func $print (param $at i32)
+    (i32.store (i32.const 0) (local.get $at))
+    (i32.store (i32.const 4) (i32.const 18))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (call $print (i32.const 16)))
+  (func (export "hello") (call $print (i32.const 48))))
+)";
+
+TEST_F(ProxyTest, ANonStandardMainNamesTheExportToCall) {
+  START_PROXY();
+  ASSERT_OK(proxy().Post("/init", InitBody(kTwoEntries, false, {{"main", "hello"}})));
+  Reply r = proxy().Post("/run", RunBody(json::object{}));
+  ASSERT_EQ(r.status, 200u) << r;
+  EXPECT_EQ(r.json, json::parse(R"({"entry":"hello"})")) << r;
+}
+
+TEST_F(ProxyTest, TheDefaultMainRunsStart) {
+  START_PROXY();
+  ASSERT_OK(proxy().Post("/init", InitBody(kTwoEntries, false, {{"main", "main"}})));
+  Reply r = proxy().Post("/run", RunBody(json::object{}));
+  ASSERT_EQ(r.status, 200u) << r;
+  EXPECT_EQ(r.json, json::parse(R"({"entry":"start"})")) << r;
+}
+
+TEST_F(ProxyTest, AMainThatIsNotAnExportFailsInit) {
+  START_PROXY();
+  Reply r = proxy().Post("/init", InitBody(kTwoEntries, false, {{"main", "nothere"}}));
+  EXPECT_EQ(r.status, 502u) << r;
+  EXPECT_NE(r.Error().find("nothere"), std::string::npos) << r;
+}
+
+// Activations run on fiber stacks: unbounded recursion must hit the fiber's
+// guard page and come back as a trap, and the proxy must go on serving.
+TEST_F(ProxyTest, StackExhaustionOnAWorkerFiberIsATrap) {
+  START_PROXY();
+  ASSERT_OK(proxy().Post("/init", InitBody(R"((module (memory (export "memory") 1)
+    (func $r (param $d i32) (result i32)
+      (i32.store (i32.const 0) (local.get $d))
+      (if (result i32) (i32.eqz (i32.load (i32.const 4)))
+        (then (i32.add (call $r (i32.add (local.get $d) (i32.const 1))) (i32.load (i32.const 0))))
+        (else (local.get $d))))
+    (func (export "_start") (drop (call $r (i32.const 0)))))
+)", false)));
+  for (int i = 0; i < 3; ++i) {
+    Reply r = proxy().Post("/run", RunBody(json::object{}));
+    EXPECT_EQ(r.status, 502u) << r;
+    EXPECT_NE(r.Error().find("stack"), std::string::npos) << r;
+  }
+}
+
 TEST_F(ProxyTest, LogsOfEachRunAreFollowedBySentinels) {
   REQUIRE_MODULES(kRuntime);
   START_PROXY();
