@@ -122,6 +122,13 @@ std::string DescribeFailure(const Status& status, const wasm::Instance& instance
   return message;
 }
 
+// A developer error for a failed guest call; a timeout is flagged as one.
+ActivationResult CallFailed(ActivationResult result, const Status& status, const wasm::Instance& instance,
+                            const ActivationLimits& limits) {
+  result.timed_out = status.code() == Code::kTrap && status.trap() == TrapKind::kTimeout;
+  return DeveloperError(std::move(result), DescribeFailure(status, instance, limits));
+}
+
 // A result larger than the limit is a developer error, whatever its kind.
 std::optional<std::string> OversizeMessage(const boost::json::value& value, const ActivationLimits& limits) {
   size_t size = ToJson(value).size();
@@ -209,7 +216,7 @@ ActivationResult FinishWasiCommand(ActivationResult result, const Status& call, 
                                    wasi::WasiContext& wasi, const ActivationLimits& limits) {
   if (!call.ok()) {
     CollectAllLogs(wasi, limits, result);
-    return DeveloperError(std::move(result), DescribeFailure(call, instance, limits));
+    return CallFailed(std::move(result), call, instance, limits);
   }
   if (int code = instance.exit_code().value_or(0); code != 0) {
     CollectAllLogs(wasi, limits, result);
@@ -253,7 +260,7 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
   const auto& limits = request.limits;
   auto fail = [&](const Status& s) {
     CollectAllLogs(wasi, limits, result);
-    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+    return CallFailed(std::move(result), s, instance, limits);
   };
   wasm::GuestMemory* memory = instance.memory();
   if (memory == nullptr) return DeveloperError(std::move(result), "The action exports no memory.");
@@ -275,10 +282,10 @@ ActivationResult RunWow(ActivationResult result, wasm::Instance& instance, wasi:
   wasm::RawValue ptr[1] = {0};
   wasm::RawValue len[1] = {0};
   if (Status s = instance.Call(kWowPointer, {}, ptr); !s.ok()) {
-    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+    return CallFailed(std::move(result), s, instance, limits);
   }
   if (Status s = instance.Call(kWowLength, {}, len); !s.ok()) {
-    return DeveloperError(std::move(result), DescribeFailure(s, instance, limits));
+    return CallFailed(std::move(result), s, instance, limits);
   }
   if (len[0] > limits.result_bytes + 64) {
     return DeveloperError(std::move(result),
@@ -384,7 +391,25 @@ const wasm::HostFunctions& HostFunctionsFor(const Capabilities& caps) {
   return caps.net_access ? *kWithNet : *kPlain;
 }
 
+namespace {
+
+Result<ActivationResult> RunActivationUntimed(const wasm::Module& module, const ActivationRequest& request);
+
+}  // namespace
+
 Result<ActivationResult> RunActivation(const wasm::Module& module, const ActivationRequest& request) {
+  auto start = std::chrono::system_clock::now();
+  auto result = RunActivationUntimed(module, request);
+  if (result.ok()) {
+    result->start = start;
+    result->end = std::chrono::system_clock::now();
+  }
+  return result;
+}
+
+namespace {
+
+Result<ActivationResult> RunActivationUntimed(const wasm::Module& module, const ActivationRequest& request) {
   auto params = ParseJson(request.params_json);
   if (!params.ok() || !(params->is_object() || params->is_array())) {
     return Status::InvalidArgument("the action's parameters must be a JSON object or array");
@@ -419,6 +444,7 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
                                                   : "The action could not start: " + s.message();
     if (s.code() == Code::kTrap && s.trap() == TrapKind::kTimeout) {
       message = TimeoutMessage(request.limits);
+      result.timed_out = true;
     }
     return DeveloperError(std::move(result), message);
   }
@@ -432,5 +458,7 @@ Result<ActivationResult> RunActivation(const wasm::Module& module, const Activat
   result.run_ms = MsBetween(t1, Clock::now());
   return result;
 }
+
+}  // namespace
 
 }  // namespace wow::abi

@@ -102,6 +102,11 @@ struct ActivationResult {
   GuestAbi abi = GuestAbi::kWasiCommand;
   double instantiate_ms = 0;  // fresh instance (memory, data, start function)
   double run_ms = 0;          // parameters in, guest code, result out
+  // Wall-clock bounds of the activation (for records), and whether its
+  // deadline stopped it.
+  std::chrono::system_clock::time_point start;
+  std::chrono::system_clock::time_point end;
+  bool timed_out = false;
 };
 
 // Runs one activation of `module` on a fresh instance, discarded afterwards.

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/client_command.h"
 #include "cli/commands.h"
 
 namespace wow::cli {
@@ -92,6 +93,26 @@ int Main(int argc, char** argv) {
       app.add_subcommand("proxy", "Serve OpenWhisk's action-runtime protocol (/init, /run) for one action");
   AddServiceFlags(proxy_cmd, proxy);
 
+  ClientCommands client(app);  // wow action ..., wow activation ...
+
+  ServeFlags serve;
+  CLI::App* serve_cmd =
+      app.add_subcommand("serve", "Run the OpenWhisk-compatible platform: REST API, SQLite store and invoker");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 picks a free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--auth", serve.auth, "UUID:KEY credential of the guest namespace (default: generated once)");
+  serve_cmd->add_option("--workers", serve.workers, "Worker threads running activations (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  serve_cmd->add_option("--io-threads", serve.io_threads, "HTTP threads")->capture_default_str()->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--max-activations", serve.max_activations, "Activations in flight at once; beyond: 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  serve_cmd->add_option("--keep-alive-ms", serve.keep_alive_ms,
+                        "Idle time after which a warm container is unloaded (0: at once)")
+      ->capture_default_str();
+  AddEngineFlags(serve_cmd, serve.engine);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -108,6 +129,8 @@ int Main(int argc, char** argv) {
   if (*run_cmd) return RunRun(run);
   if (*executor_cmd) return RunService(executor);
   if (*proxy_cmd) return RunService(proxy);
+  if (*serve_cmd) return RunServe(serve);
+  if (auto exit_code = client.Run()) return *exit_code;
   return kExitUsage;
 }
 

@@ -64,8 +64,20 @@ struct ServiceFlags {
   std::string action_logs = "stdio";  // or "none"
 };
 
+// `wow serve`.
+struct ServeFlags {
+  EngineFlags engine;
+  std::string listen = "127.0.0.1:3233";
+  std::string auth;  // UUID:KEY for the guest namespace; default: generated once
+  int workers = 0;
+  int io_threads = 1;
+  size_t max_activations = 4096;
+  uint64_t keep_alive_ms = 10 * 60 * 1000;
+};
+
 int RunCompile(const CompileFlags& flags);
 int RunService(const ServiceFlags& flags);
+int RunServe(const ServeFlags& flags);
 int RunRun(const RunFlags& flags);
 
 }  // namespace wow::cli

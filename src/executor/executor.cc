@@ -76,7 +76,9 @@ Result<std::string> EntryPoint(const std::string& main, const wasm::ModuleInfo& 
 
 Executor::Executor(const ExecutorOptions& options) : options_(options) {}
 
-Executor::~Executor() {
+Executor::~Executor() { Shutdown(); }
+
+void Executor::Shutdown() {
   blocking_.join();
   if (scheduler_) scheduler_->Shutdown();
 }

@@ -88,7 +88,11 @@ using RunCallback = std::function<void(Result<abi::ActivationResult>)>;
 class Executor {
  public:
   static Result<std::unique_ptr<Executor>> Create(const ExecutorOptions& options);
-  ~Executor();  // finishes accepted activations first
+  ~Executor();  // Shutdown()
+
+  // Finishes pending inits and every accepted activation (their callbacks
+  // run), then refuses new ones. Idempotent.
+  void Shutdown();
 
   // Decodes, validates, compiles (or finds the cached artifact) and loads
   // the action as container `id`. Blocks for a compile: call it off I/O

@@ -1,0 +1,172 @@
+// `wow serve`: the single-binary OpenWhisk-compatible platform — REST API,
+// embedded SQLite store and the invoker over one executor — until SIGINT or
+// SIGTERM.
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cli/commands.h"
+#include "common/files.h"
+#include "controller/invoker.h"
+#include "controller/store.h"
+#include "executor/executor.h"
+#include "http/server.h"
+#include "protocol/rest_api.h"
+
+namespace wow::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string RandomHex(size_t digits) {
+  std::random_device rd;
+  std::string out;
+  while (out.size() < digits) out += fmt::format("{:08x}", rd());
+  return out.substr(0, digits);
+}
+
+// OpenWhisk's credential shape: a UUID and a 64-character key.
+std::string NewCredential() {
+  std::string h = RandomHex(32);
+  std::string uuid = h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
+                     h.substr(20, 12);
+  std::string key;
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  for (int i = 0; i < 64; ++i) key += kAlphabet[rd() % (sizeof(kAlphabet) - 1)];
+  return uuid + ":" + key;
+}
+
+// The guest credential: --auth, else the one stored in the data directory,
+// else a new one (stored with mode 0600).
+Result<std::string> GuestCredential(const fs::path& data_dir, const std::string& flag) {
+  fs::path file = data_dir / "guest.auth";
+  if (!flag.empty()) {
+    WOW_RETURN_IF_ERROR(WriteFileAtomically(file, flag + "\n"));
+    ::chmod(file.c_str(), 0600);
+    return flag;
+  }
+  std::ifstream in(file);
+  std::string line;
+  if (in && std::getline(in, line) && line.find(':') != std::string::npos) return line;
+  std::string credential = NewCredential();
+  WOW_RETURN_IF_ERROR(WriteFileAtomically(file, credential + "\n"));
+  ::chmod(file.c_str(), 0600);
+  return credential;
+}
+
+}  // namespace
+
+int RunServe(const ServeFlags& flags) {
+  auto listen = http::ParseHostPort(flags.listen);
+  if (!listen.ok()) {
+    fmt::print(stderr, "wow serve: --listen {}: {}\n", flags.listen, listen.status().message());
+    return kExitUsage;
+  }
+  size_t colon = flags.auth.find(':');
+  if (!flags.auth.empty() && (colon == std::string::npos || colon == 0 || colon + 1 == flags.auth.size())) {
+    fmt::print(stderr, "wow serve: --auth must be UUID:KEY\n");
+    return kExitUsage;
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  fs::path data_dir = flags.engine.data_dir;
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) {
+    fmt::print(stderr, "wow serve: cannot create the data directory {}: {}\n", data_dir.string(), ec.message());
+    return kExitFailed;
+  }
+  auto store = controller::Store::Open(data_dir);
+  if (!store.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", store.status().ToString());
+    return kExitFailed;
+  }
+  if ((*store)->recovered() > 0) {
+    fmt::print(stderr, "wow serve: recovered {} activation records ({} interrupted by the last stop)\n",
+               (*store)->recovered(), (*store)->interrupted());
+  }
+  auto credential = GuestCredential(data_dir, flags.auth);
+  if (!credential.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", credential.status().ToString());
+    return kExitFailed;
+  }
+  size_t sep = credential->find(':');
+  controller::Subject guest{credential->substr(0, sep), credential->substr(sep + 1), "guest", "guest"};
+  if (Status s = (*store)->PutSubject(guest); !s.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", s.ToString());
+    return kExitFailed;
+  }
+
+  executor::ExecutorOptions options;
+  options.engine = flags.engine.engine;
+  options.engine_options = ToEngineOptions(flags.engine);
+  options.workers = flags.workers;
+  options.max_activations = flags.max_activations;
+  auto executor = executor::Executor::Create(options);
+  if (!executor.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", executor.status().ToString());
+    return kExitUsage;
+  }
+  controller::InvokerOptions invoker_options;
+  invoker_options.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
+  auto invoker = std::make_unique<controller::Invoker>(**executor, **store, invoker_options);
+
+  http::ServerOptions server_options;
+  server_options.host = listen->first;
+  server_options.port = listen->second;
+  server_options.threads = flags.io_threads;
+  server_options.body_limit = 64ull << 20;
+  protocol::RestApiOptions api_options;
+  // The API needs the bound address (for __OW_API_HOST), known only once the
+  // server listens: until it is set, requests get 503.
+  std::unique_ptr<protocol::RestApi> api;
+  std::atomic<protocol::RestApi*> ready{nullptr};
+  auto server = http::Server::Start(server_options, [&ready](http::Request&& r, http::Responder respond) {
+    protocol::RestApi* handler = ready.load(std::memory_order_acquire);
+    if (handler == nullptr) {
+      return respond(http::JsonResponse(r, http::HttpStatus::service_unavailable,
+                                        http::JsonError("wow serve is starting; try again.")));
+    }
+    handler->Handle(std::move(r), std::move(respond));
+  });
+  if (!server.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", server.status().ToString());
+    return kExitFailed;
+  }
+  api_options.api_host = "http://" + (*server)->bound_address();
+  api = std::make_unique<protocol::RestApi>(**store, *invoker, api_options);
+  ready.store(api.get(), std::memory_order_release);
+
+  fmt::print("{}\n", (*server)->bound_address());
+  fmt::print("wsk property set --apihost http://{} --auth {}\n", (*server)->bound_address(), *credential);
+  std::fflush(stdout);
+  fmt::print(stderr, "wow serve: listening on http://{} (engine {}, data dir {}, keep-alive {} ms)\n",
+             (*server)->bound_address(), options.engine, data_dir.string(), flags.keep_alive_ms);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  fmt::print(stderr, "wow serve: {} received, finishing running activations\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Stop();         // no new requests; answers in flight go out
+  (*executor)->Shutdown();   // every accepted activation completes its record
+  ready.store(nullptr);
+  (*server).reset();
+  api.reset();
+  invoker.reset();
+  if (Status s = (*store)->Flush(); !s.ok()) fmt::print(stderr, "wow serve: {}\n", s.ToString());
+  return kExitOk;
+}
+
+}  // namespace wow::cli

@@ -1,0 +1,353 @@
+#include "controller/invoker.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "common/json.h"
+
+namespace wow::controller {
+
+namespace json = boost::json;
+using SysClock = std::chrono::system_clock;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t EpochMs(SysClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+const json::value* Member(const json::object& o, std::string_view key) { return o.if_contains(key); }
+
+// A whole number member of an object, if present and whole.
+std::optional<uint64_t> WholeMember(const json::object* o, std::string_view key) {
+  if (o == nullptr) return std::nullopt;
+  const json::value* v = o->if_contains(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_uint64()) return v->get_uint64();
+  if (v->is_int64() && v->get_int64() >= 0) return static_cast<uint64_t>(v->get_int64());
+  return std::nullopt;
+}
+
+const char* StatusText(abi::ActivationStatus s) {
+  switch (s) {
+    case abi::ActivationStatus::kSuccess: return "success";
+    case abi::ActivationStatus::kApplicationError: return "application error";
+    case abi::ActivationStatus::kDeveloperError: return "action developer error";
+  }
+  return "whisk internal error";
+}
+
+int StatusCode(abi::ActivationStatus s) {
+  switch (s) {
+    case abi::ActivationStatus::kSuccess: return 0;
+    case abi::ActivationStatus::kApplicationError: return 1;
+    case abi::ActivationStatus::kDeveloperError: return 2;
+  }
+  return 3;
+}
+
+json::object Response(const char* status, int code, json::value result) {
+  json::object r;
+  r["status"] = status;
+  r["statusCode"] = code;
+  r["success"] = code == 0;
+  r["size"] = ToJson(result).size();
+  r["result"] = std::move(result);
+  return r;
+}
+
+json::object Annotation(std::string key, json::value value) {
+  json::object a;
+  a["key"] = std::move(key);
+  a["value"] = std::move(value);
+  return a;
+}
+
+// The record's common fields; `annotations` gets path, kind and limits.
+json::object RecordBase(const Invocation& inv, int64_t start_ms, int64_t end_ms) {
+  const json::object& doc = inv.action.doc;
+  json::object r;
+  r["namespace"] = inv.action.namespace_;
+  r["name"] = inv.action.name;
+  r["version"] = doc.contains("version") ? doc.at("version") : json::value("0.0.1");
+  r["subject"] = inv.subject;
+  r["activationId"] = inv.activation_id;
+  r["start"] = start_ms;
+  r["end"] = end_ms;
+  r["duration"] = end_ms - start_ms;
+  r["publish"] = false;
+  json::array annotations;
+  annotations.push_back(Annotation("path", json::value(inv.action.namespace_ + "/" + inv.action.name)));
+  const json::value* exec = Member(doc, "exec");
+  const json::value* kind = exec && exec->is_object() ? exec->as_object().if_contains("kind") : nullptr;
+  annotations.push_back(Annotation("kind", kind ? *kind : json::value("wasm")));
+  if (const json::value* limits = Member(doc, "limits")) annotations.push_back(Annotation("limits", *limits));
+  r["annotations"] = std::move(annotations);
+  return r;
+}
+
+}  // namespace
+
+struct Invoker::Warm {
+  std::string container_id;                          // the action version it holds
+  std::shared_ptr<const executor::Container> container;  // null while loading
+  std::vector<Ready> waiters;                        // invocations waiting for the load
+  int running = 0;
+  Clock::time_point last_used = Clock::now();
+};
+
+executor::InitRequest InitRequestFor(const StoredAction& action) {
+  executor::InitRequest r;
+  r.name = action.name;
+  const json::object& doc = action.doc;
+  if (const json::value* exec = Member(doc, "exec"); exec && exec->is_object()) {
+    const json::object& e = exec->as_object();
+    if (const auto* code = e.if_contains("code"); code && code->is_string()) r.code = std::string(code->as_string());
+    if (const auto* binary = e.if_contains("binary"); binary && binary->is_bool()) r.binary = binary->get_bool();
+    if (const auto* main = e.if_contains("main"); main && main->is_string()) r.main = std::string(main->as_string());
+  }
+  if (const json::value* annotations = Member(doc, "annotations"); annotations && annotations->is_array()) {
+    for (const json::value& a : annotations->as_array()) {
+      const json::object* o = a.if_object();
+      if (o == nullptr || !o->contains("key") || !o->at("key").is_string()) continue;
+      r.annotations[o->at("key").as_string()] = o->contains("value") ? o->at("value") : json::value();
+    }
+  }
+  const json::value* limits = Member(doc, "limits");
+  const json::object* l = limits ? limits->if_object() : nullptr;
+  r.memory_mb = WholeMember(l, "memory");
+  r.timeout_ms = WholeMember(l, "timeout");
+  return r;
+}
+
+Invoker::Invoker(executor::Executor& executor, Store& store, InvokerOptions options)
+    : executor_(executor), store_(store), options_(options), sweeper_([this] { Sweep(); }) {}
+
+Invoker::~Invoker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  sweeper_.join();
+}
+
+std::string Invoker::NewActivationId() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32)};
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+std::string Invoker::ContainerId(const StoredAction& action) {
+  const json::value* version = Member(action.doc, "version");
+  std::string v = version && version->is_string() ? std::string(version->as_string()) : "0.0.1";
+  return action.namespace_ + "/" + action.name + "@" + v;
+}
+
+size_t Invoker::warm_containers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [key, w] : warm_) n += w->container != nullptr;
+  return n;
+}
+
+void Invoker::Acquire(const StoredAction& action, Ready ready) {
+  std::string key = ActionKey(action.namespace_, action.name);
+  std::string cid = ContainerId(action);
+  std::string replaced;
+  std::shared_ptr<const executor::Container> warm;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& w = warm_[key];
+    if (!w) w = std::make_shared<Warm>();
+    if (w->container_id == cid && w->container) {
+      w->running++;
+      warm = w->container;
+    } else if (w->container_id == cid && !w->waiters.empty()) {
+      w->waiters.push_back(std::move(ready));
+      return;
+    } else {
+      if (!w->container_id.empty() && w->container_id != cid) replaced = w->container_id;
+      w->container_id = cid;
+      w->container = nullptr;
+      w->waiters.push_back(std::move(ready));
+    }
+  }
+  if (warm) return ready(std::move(warm), 0);
+  if (!replaced.empty()) executor_.Destroy(replaced);  // running activations keep theirs
+  auto start = Clock::now();
+  executor_.InitAsync(cid, InitRequestFor(action),
+                      [this, key, cid, start](Result<std::shared_ptr<const executor::Container>> result) {
+                        if (!result.ok() && result.status().code() == Code::kAlreadyExists) {
+                          if (auto existing = executor_.Find(cid)) result = existing;
+                        }
+                        double init_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+                        std::vector<Ready> waiters;
+                        {
+                          std::lock_guard<std::mutex> lock(mu_);
+                          auto it = warm_.find(key);
+                          if (it != warm_.end() && it->second->container_id == cid) {
+                            waiters = std::move(it->second->waiters);
+                            it->second->waiters.clear();
+                            if (result.ok()) {
+                              it->second->container = *result;
+                              it->second->running += static_cast<int>(waiters.size());
+                            } else {
+                              warm_.erase(it);
+                            }
+                          }
+                        }
+                        for (auto& w : waiters) w(result, init_ms);
+                      });
+}
+
+void Invoker::Release(const std::string& key, const std::string& container_id) {
+  bool unload = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = warm_.find(key);
+    if (it == warm_.end() || it->second->container_id != container_id) return;
+    Warm& w = *it->second;
+    w.running--;
+    w.last_used = Clock::now();
+    if (options_.keep_alive.count() == 0 && w.running == 0 && w.waiters.empty()) {
+      warm_.erase(it);
+      unload = true;
+    }
+  }
+  if (unload) executor_.Destroy(container_id);
+}
+
+void Invoker::Deploy(const StoredAction& action, std::function<void(Status)> done) {
+  std::string key = ActionKey(action.namespace_, action.name);
+  std::string cid = ContainerId(action);
+  // Loads it like a cold start with no activation waiting; released at once.
+  Acquire(action, [this, key, cid, done = std::move(done)](Result<std::shared_ptr<const executor::Container>> c,
+                                                           double) {
+    if (!c.ok()) return done(c.status());
+    Release(key, cid);
+    done(Status::Ok());
+  });
+}
+
+void Invoker::Undeploy(const std::string& ns, const std::string& name) {
+  std::string cid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = warm_.find(ActionKey(ns, name));
+    if (it == warm_.end()) return;
+    cid = it->second->container_id;
+    warm_.erase(it);
+  }
+  executor_.Destroy(cid);
+}
+
+void Invoker::Invoke(Invocation invocation, Done done) {
+  StoredAction action = invocation.action;
+  Acquire(action, [this, invocation = std::move(invocation), done = std::move(done)](
+                      Result<std::shared_ptr<const executor::Container>> c, double init_ms) mutable {
+    if (!c.ok()) {
+      // The code no longer becomes an action (e.g. a host without the
+      // compiler that built it): the developer's error, as OpenWhisk's init.
+      return Complete(FailedRecord(invocation, c.status(), init_ms), false, done);
+    }
+    RunOn(std::move(invocation), std::move(*c), init_ms, std::move(done));
+  });
+}
+
+void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> container, double init_ms,
+                    Done done) {
+  executor::RunRequest run;
+  run.params_json = inv.params_json;
+  run.activation_id = inv.activation_id;
+  uint64_t timeout_ms = container->timeout_ms.value_or(60'000);
+  auto deadline = SysClock::now() + std::chrono::milliseconds(timeout_ms);
+  run.deadline = deadline;
+  run.env = {
+      "__OW_NAMESPACE=" + inv.action.namespace_,
+      "__OW_ACTION_NAME=/" + inv.action.namespace_ + "/" + inv.action.name,
+      "__OW_ACTIVATION_ID=" + inv.activation_id,
+      "__OW_TRANSACTION_ID=" + inv.activation_id,
+      "__OW_DEADLINE=" + std::to_string(EpochMs(deadline)),
+  };
+  if (const json::value* v = Member(inv.action.doc, "version"); v && v->is_string()) {
+    run.env.push_back("__OW_ACTION_VERSION=" + std::string(v->as_string()));
+  }
+  if (!inv.api_host.empty()) run.env.push_back("__OW_API_HOST=" + inv.api_host);
+  std::string key = ActionKey(inv.action.namespace_, inv.action.name);
+  std::string cid = container->id;
+  executor_.Run(container, std::move(run),
+                [this, inv = std::move(inv), init_ms, key, cid, done = std::move(done)](
+                    Result<abi::ActivationResult> result) {
+                  Release(key, cid);
+                  if (!result.ok()) {
+                    bool overloaded = result.status().code() == Code::kResourceExhausted;
+                    return Complete(FailedRecord(inv, result.status(), init_ms), overloaded, done);
+                  }
+                  const abi::ActivationResult& r = *result;
+                  auto init = std::chrono::microseconds(static_cast<int64_t>(init_ms * 1000));
+                  // A cold start's record begins with the load (OpenWhisk's
+                  // duration includes initTime).
+                  int64_t start_ms = EpochMs(r.start - init);
+                  json::object record = RecordBase(inv, start_ms, EpochMs(r.end));
+                  record["response"] = Response(StatusText(r.status), StatusCode(r.status), r.result);
+                  json::array logs;
+                  for (const auto& line : r.logs) logs.push_back(json::value(abi::FormatLogLine(line)));
+                  record["logs"] = std::move(logs);
+                  auto& annotations = record["annotations"].as_array();
+                  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.start - inv.arrival - init);
+                  int64_t wait_ms = std::max<int64_t>(0, wait.count());
+                  annotations.push_back(Annotation("waitTime", wait_ms));
+                  annotations.push_back(Annotation("timeout", r.timed_out));
+                  if (init_ms > 0) annotations.push_back(Annotation("initTime", static_cast<int64_t>(init_ms + 0.5)));
+                  Complete(std::move(record), false, done);
+                });
+}
+
+json::object Invoker::FailedRecord(const Invocation& inv, const Status& status, double init_ms) {
+  int64_t now = EpochMs(SysClock::now());
+  json::object record = RecordBase(inv, EpochMs(inv.arrival), now);
+  bool capacity = status.code() == Code::kResourceExhausted;
+  bool developer = !capacity && status.code() != Code::kInternal && status.code() != Code::kIoError;
+  json::object error;
+  error["error"] = status.message();
+  record["response"] = developer ? Response("action developer error", 2, std::move(error))
+                                 : Response("whisk internal error", 3, std::move(error));
+  record["logs"] = json::array();
+  record["annotations"].as_array().push_back(Annotation("waitTime", now - EpochMs(inv.arrival)));
+  if (init_ms > 0) record["annotations"].as_array().push_back(Annotation("initTime", int64_t(init_ms + 0.5)));
+  return record;
+}
+
+void Invoker::Complete(json::object record, bool overloaded, const Done& done) {
+  // The store keeps its own copy; a failure to journal must not lose the
+  // answer to the caller.
+  (void)store_.CompleteActivation(record);
+  done(std::move(record), overloaded);
+}
+
+void Invoker::Sweep() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    auto period = std::clamp(options_.keep_alive / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+    sweep_cv_.wait_for(lock, period);
+    if (stopping_ || options_.keep_alive.count() == 0) continue;
+    auto now = Clock::now();
+    std::vector<std::string> unload;
+    for (auto it = warm_.begin(); it != warm_.end();) {
+      Warm& w = *it->second;
+      if (w.container && w.running == 0 && w.waiters.empty() && now - w.last_used >= options_.keep_alive) {
+        unload.push_back(w.container_id);
+        it = warm_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    lock.unlock();
+    for (const auto& cid : unload) executor_.Destroy(cid);
+    lock.lock();
+  }
+}
+
+}  // namespace wow::controller

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controller/store.h"
+#include "executor/executor.h"
+
+namespace wow::controller {
+
+struct InvokerOptions {
+  // An idle warm container is unloaded after this long; 0 unloads it as
+  // soon as its last activation ends (pure scale-to-zero). Default 10 min.
+  std::chrono::milliseconds keep_alive{10 * 60 * 1000};
+};
+
+// One invocation of an action.
+struct Invocation {
+  StoredAction action;
+  std::string params_json = "{}";  // default parameters merged under the caller's
+  std::string subject;             // the caller's subject name
+  std::string activation_id;
+  std::string api_host;  // for __OW_API_HOST
+  // When the request arrived, for waitTime.
+  std::chrono::system_clock::time_point arrival = std::chrono::system_clock::now();
+};
+
+// The invoker inside `wow serve`: warm containers per action (one executor
+// container per action version, reused by every activation), deploy-time
+// compilation, keep-alive unloading, and the activation records. Thread-safe.
+class Invoker {
+ public:
+  Invoker(executor::Executor& executor, Store& store, InvokerOptions options = {});
+  ~Invoker();
+
+  // Validates, compiles (or finds the artifact) and loads the action as its
+  // warm container, off the caller's thread; `done` gets why it cannot run.
+  void Deploy(const StoredAction& action, std::function<void(Status)> done);
+  // Unloads every container of the action.
+  void Undeploy(const std::string& ns, const std::string& name);
+
+  // Runs the invocation (loading the container first on a cold start),
+  // completes its record in the store and hands it to `done` (on a worker
+  // or blocking thread). `overloaded` says the executor was at capacity and
+  // the activation did not run (its record says so too).
+  using Done = std::function<void(boost::json::object record, bool overloaded)>;
+  void Invoke(Invocation invocation, Done done);
+
+  size_t warm_containers() const;
+
+  // A fresh OpenWhisk-style activation id: 32 lowercase hex digits.
+  static std::string NewActivationId();
+
+ private:
+  struct Warm;
+  using Ready = std::function<void(Result<std::shared_ptr<const executor::Container>>, double init_ms)>;
+
+  static std::string ContainerId(const StoredAction& action);
+  static std::string ActionKey(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+  // Gets the action's warm container, loading it when there is none.
+  void Acquire(const StoredAction& action, Ready ready);
+  void Release(const std::string& key, const std::string& container_id);
+  void RunOn(Invocation invocation, std::shared_ptr<const executor::Container> container, double init_ms, Done done);
+  boost::json::object FailedRecord(const Invocation& invocation, const Status& status, double init_ms);
+  void Complete(boost::json::object record, bool overloaded, const Done& done);
+  void Sweep();
+
+  executor::Executor& executor_;
+  Store& store_;
+  InvokerOptions options_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Warm>> warm_;  // by action key
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;
+  std::thread sweeper_;
+};
+
+// The OpenWhisk JSON of an action's exec/limits etc. as the invoker reads it.
+executor::InitRequest InitRequestFor(const StoredAction& action);
+
+}  // namespace wow::controller

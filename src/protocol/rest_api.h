@@ -1,0 +1,59 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "controller/invoker.h"
+#include "controller/store.h"
+#include "http/server.h"
+
+namespace wow::protocol {
+
+struct RestApiOptions {
+  size_t max_code_bytes = 48ull << 20;   // OpenWhisk's action size limit
+  size_t max_params_bytes = 1ull << 20;  // parameters of an action or an invocation
+  // What actions see as __OW_API_HOST, e.g. "http://127.0.0.1:3233".
+  std::string api_host;
+  // How long a blocking invocation waits at most before answering 202.
+  std::chrono::milliseconds max_blocking_wait{60'000};
+};
+
+// OpenWhisk's REST API (/api/v1, apiv1swagger.json) over the store and the
+// invoker: namespaces, actions (CRUD, invoke) and activations, with Basic
+// auth. Packages, triggers and rules answer 501 for now. Thread-safe.
+class RestApi {
+ public:
+  RestApi(controller::Store& store, controller::Invoker& invoker, RestApiOptions options);
+  ~RestApi();
+
+  // An http::Handler.
+  void Handle(http::Request&& request, http::Responder respond);
+
+  class Call;
+
+ private:
+  // Runs `fn` at `when` on the API's timer thread (blocking waits).
+  void At(std::chrono::steady_clock::time_point when, std::function<void()> fn);
+  void TimerLoop();
+
+  controller::Store& store_;
+  controller::Invoker& invoker_;
+  RestApiOptions options_;
+
+  std::mutex auth_mu_;
+  std::unordered_map<std::string, controller::Subject> auth_cache_;  // by "uuid:key"
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
+  bool stopping_ = false;
+  std::thread timer_thread_;
+};
+
+}  // namespace wow::protocol
