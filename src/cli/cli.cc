@@ -104,13 +104,25 @@ int Main(int argc, char** argv) {
   serve_cmd->add_option("--workers", serve.workers, "Worker threads running activations (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  serve_cmd->add_option("--io-threads", serve.io_threads, "HTTP threads")->capture_default_str()->check(CLI::Range(1, 64));
+  serve_cmd->add_option("--io-threads", serve.io_threads, "HTTP threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   serve_cmd->add_option("--max-activations", serve.max_activations, "Activations in flight at once; beyond: 503")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  serve_cmd->add_option("--keep-alive-ms", serve.keep_alive_ms,
-                        "Idle time after which a warm container is unloaded (0: at once)")
+  serve_cmd
+      ->add_option("--keep-alive-ms", serve.keep_alive_ms,
+                   "Idle time after which a warm container is unloaded (0: at once)")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--memory-budget-mb", serve.memory_budget_mb,
+                   "Memory for running activations (their limits) and warm containers; idle ones are "
+                   "unloaded least recently used first, then invocations queue")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+  serve_cmd->add_option("--max-queued", serve.max_queued, "Invocations waiting for memory; beyond: 503")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   AddEngineFlags(serve_cmd, serve.engine);
 
   try {

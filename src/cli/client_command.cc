@@ -625,7 +625,7 @@ int RunActivation(const ActivationFlags& flags, ClientIo io) {
     return kExitUsage;
   }
   std::string target = base + PercentEncode(config->namespace_) + "/activations/" + PercentEncode(flags.name_or_id);
-  
+  if (flags.verb == ActivationFlags::Verb::kLogs) target += "/logs";
   if (flags.verb == ActivationFlags::Verb::kResult) target += "/result";
   auto reply = Call(*config, http::Verb::get, target);
   if (!reply.ok()) return ReportCallError(io, command, reply.status());

@@ -73,6 +73,8 @@ struct ServeFlags {
   int io_threads = 1;
   size_t max_activations = 4096;
   uint64_t keep_alive_ms = 10 * 60 * 1000;
+  uint64_t memory_budget_mb = 2048;
+  size_t max_queued = 1024;
 };
 
 int RunCompile(const CompileFlags& flags);

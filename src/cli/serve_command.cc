@@ -35,8 +35,8 @@ std::string RandomHex(size_t digits) {
 // OpenWhisk's credential shape: a UUID and a 64-character key.
 std::string NewCredential() {
   std::string h = RandomHex(32);
-  std::string uuid = h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-                     h.substr(20, 12);
+  std::string uuid =
+      h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20, 12);
   std::string key;
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   std::random_device rd;
@@ -122,6 +122,8 @@ int RunServe(const ServeFlags& flags) {
   }
   controller::InvokerOptions invoker_options;
   invoker_options.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
+  invoker_options.memory_budget_bytes = flags.memory_budget_mb << 20;
+  invoker_options.max_queued = flags.max_queued;
   auto invoker = std::make_unique<controller::Invoker>(**executor, **store, invoker_options);
 
   http::ServerOptions server_options;
@@ -159,8 +161,8 @@ int RunServe(const ServeFlags& flags) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   fmt::print(stderr, "wow serve: {} received, finishing running activations\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  (*server)->Stop();         // no new requests; answers in flight go out
-  (*executor)->Shutdown();   // every accepted activation completes its record
+  (*server)->Stop();        // no new requests; answers in flight go out
+  (*executor)->Shutdown();  // every accepted activation completes its record
   ready.store(nullptr);
   (*server).reset();
   api.reset();

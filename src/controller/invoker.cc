@@ -91,10 +91,11 @@ json::object RecordBase(const Invocation& inv, int64_t start_ms, int64_t end_ms)
 }  // namespace
 
 struct Invoker::Warm {
-  std::string container_id;                          // the action version it holds
+  std::string container_id;                              // the action version it holds
   std::shared_ptr<const executor::Container> container;  // null while loading
-  std::vector<Ready> waiters;                        // invocations waiting for the load
+  std::vector<Ready> waiters;                            // invocations waiting for the load
   int running = 0;
+  uint64_t charge = 0;  // what it counts against the memory budget while loaded
   Clock::time_point last_used = Clock::now();
 };
 
@@ -169,6 +170,8 @@ void Invoker::Acquire(const StoredAction& action, Ready ready) {
       return;
     } else {
       if (!w->container_id.empty() && w->container_id != cid) replaced = w->container_id;
+      committed_ -= w->charge;
+      w->charge = 0;
       w->container_id = cid;
       w->container = nullptr;
       w->waiters.push_back(std::move(ready));
@@ -192,6 +195,8 @@ void Invoker::Acquire(const StoredAction& action, Ready ready) {
                             it->second->waiters.clear();
                             if (result.ok()) {
                               it->second->container = *result;
+                              it->second->charge = (*result)->artifact_bytes;
+                              committed_ += it->second->charge;
                               it->second->running += static_cast<int>(waiters.size());
                             } else {
                               warm_.erase(it);
@@ -212,6 +217,7 @@ void Invoker::Release(const std::string& key, const std::string& container_id) {
     w.running--;
     w.last_used = Clock::now();
     if (options_.keep_alive.count() == 0 && w.running == 0 && w.waiters.empty()) {
+      committed_ -= w.charge;
       warm_.erase(it);
       unload = true;
     }
@@ -223,12 +229,12 @@ void Invoker::Deploy(const StoredAction& action, std::function<void(Status)> don
   std::string key = ActionKey(action.namespace_, action.name);
   std::string cid = ContainerId(action);
   // Loads it like a cold start with no activation waiting; released at once.
-  Acquire(action, [this, key, cid, done = std::move(done)](Result<std::shared_ptr<const executor::Container>> c,
-                                                           double) {
-    if (!c.ok()) return done(c.status());
-    Release(key, cid);
-    done(Status::Ok());
-  });
+  Acquire(action,
+          [this, key, cid, done = std::move(done)](Result<std::shared_ptr<const executor::Container>> c, double) {
+            if (!c.ok()) return done(c.status());
+            Release(key, cid);
+            done(Status::Ok());
+          });
 }
 
 void Invoker::Undeploy(const std::string& ns, const std::string& name) {
@@ -238,26 +244,138 @@ void Invoker::Undeploy(const std::string& ns, const std::string& name) {
     auto it = warm_.find(ActionKey(ns, name));
     if (it == warm_.end()) return;
     cid = it->second->container_id;
+    committed_ -= it->second->charge;
     warm_.erase(it);
   }
   executor_.Destroy(cid);
 }
 
+namespace {
+
+// The action's memory limit and concurrency, OpenWhisk's defaults if unset.
+std::pair<uint64_t, uint64_t> MemoryAndConcurrency(const StoredAction& action) {
+  const json::value* limits = Member(action.doc, "limits");
+  const json::object* l = limits ? limits->if_object() : nullptr;
+  uint64_t memory_mb = WholeMember(l, "memory").value_or(256);
+  uint64_t concurrency = std::max<uint64_t>(1, WholeMember(l, "concurrency").value_or(1));
+  return {memory_mb << 20, concurrency};
+}
+
+}  // namespace
+
+bool Invoker::Admit(const std::string& key, uint64_t memory_bytes, uint64_t concurrency,
+                    std::vector<std::string>& unload) {
+  Load& load = load_[key];
+  load.memory_bytes = memory_bytes;
+  load.concurrency = concurrency;
+  // A container of the action takes `concurrency` activations: the memory
+  // is counted again only when a new "container's worth" starts.
+  uint64_t add = load.running % load.concurrency == 0 ? memory_bytes : 0;
+  while (committed_ + add > options_.memory_budget_bytes) {
+    auto victim = warm_.end();
+    for (auto it = warm_.begin(); it != warm_.end(); ++it) {
+      const Warm& w = *it->second;
+      if (!w.container || w.running > 0 || !w.waiters.empty()) continue;
+      if (victim == warm_.end() || w.last_used < victim->second->last_used) victim = it;
+    }
+    if (victim == warm_.end()) break;
+    committed_ -= victim->second->charge;
+    unload.push_back(victim->second->container_id);
+    warm_.erase(victim);
+  }
+  // An activation always runs when nothing else does, even one whose limit
+  // alone exceeds the budget.
+  if (committed_ + add > options_.memory_budget_bytes && running_ > 0) {
+    if (load.running == 0) load_.erase(key);
+    return false;
+  }
+  committed_ += add;
+  load.running++;
+  running_++;
+  return true;
+}
+
+void Invoker::Finish(const std::string& key) {
+  std::vector<Queued> start;
+  std::vector<std::string> unload;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = load_.find(key);
+    if (it != load_.end()) {
+      Load& load = it->second;
+      load.running--;
+      running_--;
+      if (load.running % load.concurrency == 0) committed_ -= load.memory_bytes;
+      if (load.running == 0) load_.erase(it);
+    }
+    // First come, first served: the head waits until it fits.
+    while (!queue_.empty()) {
+      const StoredAction& a = queue_.front().invocation.action;
+      auto [memory, concurrency] = MemoryAndConcurrency(a);
+      if (!Admit(ActionKey(a.namespace_, a.name), memory, concurrency, unload)) break;
+      start.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  for (const auto& cid : unload) executor_.Destroy(cid);
+  for (auto& q : start) Start(std::move(q.invocation), std::move(q.done));
+}
+
 void Invoker::Invoke(Invocation invocation, Done done) {
+  auto [memory, concurrency] = MemoryAndConcurrency(invocation.action);
+  std::string key = ActionKey(invocation.action.namespace_, invocation.action.name);
+  std::vector<std::string> unload;
+  bool admitted = false;
+  size_t queued = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    admitted = queue_.empty() && Admit(key, memory, concurrency, unload);
+    if (!admitted && queue_.size() < options_.max_queued) {
+      queue_.push_back({std::move(invocation), std::move(done)});
+      return;
+    }
+    queued = queue_.size();
+  }
+  for (const auto& cid : unload) executor_.Destroy(cid);
+  if (!admitted) {
+    Status full = Status::Error(
+        Code::kResourceExhausted, Phase::kNone,
+        fmt::format("The platform is at capacity: its memory budget is committed and {} invocations wait.", queued));
+    return Complete(FailedRecord(invocation, full, 0), true, done);
+  }
+  Start(std::move(invocation), std::move(done));
+}
+
+void Invoker::Start(Invocation invocation, Done done) {
   StoredAction action = invocation.action;
-  Acquire(action, [this, invocation = std::move(invocation), done = std::move(done)](
+  std::string key = ActionKey(action.namespace_, action.name);
+  // Whatever happens, the admission is given back before the caller hears.
+  Done finish = [this, key, done = std::move(done)](json::object record, bool overloaded) {
+    Finish(key);
+    done(std::move(record), overloaded);
+  };
+  Acquire(action, [this, invocation = std::move(invocation), finish = std::move(finish)](
                       Result<std::shared_ptr<const executor::Container>> c, double init_ms) mutable {
     if (!c.ok()) {
       // The code no longer becomes an action (e.g. a host without the
       // compiler that built it): the developer's error, as OpenWhisk's init.
-      return Complete(FailedRecord(invocation, c.status(), init_ms), false, done);
+      return Complete(FailedRecord(invocation, c.status(), init_ms), false, finish);
     }
-    RunOn(std::move(invocation), std::move(*c), init_ms, std::move(done));
+    RunOn(std::move(invocation), std::move(*c), init_ms, std::move(finish));
   });
 }
 
-void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> container, double init_ms,
-                    Done done) {
+uint64_t Invoker::committed_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return committed_;
+}
+
+size_t Invoker::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> container, double init_ms, Done done) {
   executor::RunRequest run;
   run.params_json = inv.params_json;
   run.activation_id = inv.activation_id;
@@ -277,32 +395,32 @@ void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> c
   if (!inv.api_host.empty()) run.env.push_back("__OW_API_HOST=" + inv.api_host);
   std::string key = ActionKey(inv.action.namespace_, inv.action.name);
   std::string cid = container->id;
-  executor_.Run(container, std::move(run),
-                [this, inv = std::move(inv), init_ms, key, cid, done = std::move(done)](
-                    Result<abi::ActivationResult> result) {
-                  Release(key, cid);
-                  if (!result.ok()) {
-                    bool overloaded = result.status().code() == Code::kResourceExhausted;
-                    return Complete(FailedRecord(inv, result.status(), init_ms), overloaded, done);
-                  }
-                  const abi::ActivationResult& r = *result;
-                  auto init = std::chrono::microseconds(static_cast<int64_t>(init_ms * 1000));
-                  // A cold start's record begins with the load (OpenWhisk's
-                  // duration includes initTime).
-                  int64_t start_ms = EpochMs(r.start - init);
-                  json::object record = RecordBase(inv, start_ms, EpochMs(r.end));
-                  record["response"] = Response(StatusText(r.status), StatusCode(r.status), r.result);
-                  json::array logs;
-                  for (const auto& line : r.logs) logs.push_back(json::value(abi::FormatLogLine(line)));
-                  record["logs"] = std::move(logs);
-                  auto& annotations = record["annotations"].as_array();
-                  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.start - inv.arrival - init);
-                  int64_t wait_ms = std::max<int64_t>(0, wait.count());
-                  annotations.push_back(Annotation("waitTime", wait_ms));
-                  annotations.push_back(Annotation("timeout", r.timed_out));
-                  if (init_ms > 0) annotations.push_back(Annotation("initTime", static_cast<int64_t>(init_ms + 0.5)));
-                  Complete(std::move(record), false, done);
-                });
+  executor_.Run(
+      container, std::move(run),
+      [this, inv = std::move(inv), init_ms, key, cid, done = std::move(done)](Result<abi::ActivationResult> result) {
+        Release(key, cid);
+        if (!result.ok()) {
+          bool overloaded = result.status().code() == Code::kResourceExhausted;
+          return Complete(FailedRecord(inv, result.status(), init_ms), overloaded, done);
+        }
+        const abi::ActivationResult& r = *result;
+        auto init = std::chrono::microseconds(static_cast<int64_t>(init_ms * 1000));
+        // A cold start's record begins with the load (OpenWhisk's
+        // duration includes initTime).
+        int64_t start_ms = EpochMs(r.start - init);
+        json::object record = RecordBase(inv, start_ms, EpochMs(r.end));
+        record["response"] = Response(StatusText(r.status), StatusCode(r.status), r.result);
+        json::array logs;
+        for (const auto& line : r.logs) logs.push_back(json::value(abi::FormatLogLine(line)));
+        record["logs"] = std::move(logs);
+        auto& annotations = record["annotations"].as_array();
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.start - inv.arrival - init);
+        int64_t wait_ms = std::max<int64_t>(0, wait.count());
+        annotations.push_back(Annotation("waitTime", wait_ms));
+        annotations.push_back(Annotation("timeout", r.timed_out));
+        if (init_ms > 0) annotations.push_back(Annotation("initTime", static_cast<int64_t>(init_ms + 0.5)));
+        Complete(std::move(record), false, done);
+      });
 }
 
 json::object Invoker::FailedRecord(const Invocation& inv, const Status& status, double init_ms) {
@@ -338,6 +456,7 @@ void Invoker::Sweep() {
     for (auto it = warm_.begin(); it != warm_.end();) {
       Warm& w = *it->second;
       if (w.container && w.running == 0 && w.waiters.empty() && now - w.last_used >= options_.keep_alive) {
+        committed_ -= w.charge;
         unload.push_back(w.container_id);
         it = warm_.erase(it);
       } else {

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,15 @@ struct InvokerOptions {
   // An idle warm container is unloaded after this long; 0 unloads it as
   // soon as its last activation ends (pure scale-to-zero). Default 10 min.
   std::chrono::milliseconds keep_alive{10 * 60 * 1000};
+  // The memory the invoker may commit: every running activation counts its
+  // action's memory limit (once per `limits.concurrency` activations of the
+  // action, as an OpenWhisk container would), every warm container its
+  // artifact's size. Idle warm containers are unloaded least recently used
+  // first to make room; beyond that, invocations queue. Default 2 GiB.
+  uint64_t memory_budget_bytes = 2ull << 30;
+  // Invocations waiting for memory at once; beyond it they are refused as
+  // overloaded (HTTP 503). Default 1024.
+  size_t max_queued = 1024;
 };
 
 // One invocation of an action.
@@ -55,6 +65,10 @@ class Invoker {
   void Invoke(Invocation invocation, Done done);
 
   size_t warm_containers() const;
+  // Memory committed now (see InvokerOptions::memory_budget_bytes) and
+  // invocations waiting for it.
+  uint64_t committed_bytes() const;
+  size_t queued() const;
 
   // A fresh OpenWhisk-style activation id: 32 lowercase hex digits.
   static std::string NewActivationId();
@@ -72,6 +86,13 @@ class Invoker {
   boost::json::object FailedRecord(const Invocation& invocation, const Status& status, double init_ms);
   void Complete(boost::json::object record, bool overloaded, const Done& done);
   void Sweep();
+  // Admission: reserves the memory one more activation of the action needs,
+  // unloading idle containers least recently used first. False when it does
+  // not fit. Called with mu_ held; returns containers to unload.
+  bool Admit(const std::string& key, uint64_t memory_bytes, uint64_t concurrency, std::vector<std::string>& unload);
+  // Gives back what Admit reserved and starts queued invocations that fit.
+  void Finish(const std::string& key);
+  void Start(Invocation invocation, Done done);
 
   executor::Executor& executor_;
   Store& store_;
@@ -79,6 +100,19 @@ class Invoker {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Warm>> warm_;  // by action key
+  struct Load {
+    uint64_t running = 0;
+    uint64_t memory_bytes = 0;
+    uint64_t concurrency = 1;
+  };
+  std::map<std::string, Load> load_;  // running activations by action key
+  struct Queued {
+    Invocation invocation;
+    Done done;
+  };
+  std::deque<Queued> queue_;
+  uint64_t committed_ = 0;  // running charges + warm containers' artifacts
+  uint64_t running_ = 0;    // activations admitted and not finished
   std::condition_variable sweep_cv_;
   bool stopping_ = false;
   std::thread sweeper_;

@@ -675,6 +675,32 @@ TEST(StoreTest, CorruptRowsAreErrorsNotCrashes) {
   EXPECT_EQ(List(*store, Q("guest")), std::vector<std::string>{"fine"});
 }
 
+TEST(StoreTest, WriterFailureIsReportedAndRetried) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), Lazy());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CompleteActivation(Activation("kept", "guest", "n", 1)).ok());
+  Sql(dir.path(), "DROP TABLE activations");
+  Status failed = store->Flush();
+  ASSERT_FALSE(failed.ok());
+  std::printf("[          ] %s\n", failed.ToString().c_str());
+  EXPECT_NE(failed.message().find("no such table"), std::string::npos) << failed.ToString();
+  EXPECT_NE(failed.message().find("activation"), std::string::npos) << failed.ToString();
+  // Still pending, still visible.
+  auto got = store->GetActivation("guest", "kept");
+  ASSERT_TRUE(got.ok() && got->has_value());
+
+  Sql(dir.path(),
+      "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
+      "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL)");
+  // The writer retries with a backoff; a retry may still have failed before
+  // the table was back.
+  Status retried = store->Flush();
+  for (int i = 0; i < 20 && !retried.ok(); ++i) retried = store->Flush();
+  EXPECT_TRUE(retried.ok()) << retried.ToString();
+  EXPECT_EQ(CommittedActivations(dir.path()), 1);
+}
+
 TEST(StoreTest, OneStorePerDirectory) {
   TempDir dir;
   auto store = OpenStore(dir.path());

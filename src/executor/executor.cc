@@ -131,6 +131,9 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(code.wasm.data()), code.wasm.size());
     WOW_ASSIGN_OR_RETURN(wasm::PrepareInfo prepared, engine_->Prepare(bytes));
     c->compiled = !prepared.cache_hit;
+    std::error_code size_error;
+    c->artifact_bytes = std::filesystem::file_size(prepared.artifact, size_error);
+    if (size_error) c->artifact_bytes = 0;
     WOW_ASSIGN_OR_RETURN(c->module, engine_->Load(bytes, abi::HostFunctionsFor(c->capabilities)));
     WOW_ASSIGN_OR_RETURN(c->abi, abi::DetectAbi(c->module->info()));
     WOW_ASSIGN_OR_RETURN(c->entry_point, EntryPoint(request.main, c->module->info()));

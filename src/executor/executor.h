@@ -66,9 +66,10 @@ struct Container {
   abi::Capabilities capabilities;
   uint64_t memory_bytes = 0;
   std::optional<uint64_t> timeout_ms;
-  std::string code_source;  // "wasm", "wat", "zip:<entry>"
-  double init_ms = 0;       // decode + compile or cache hit + load
-  bool compiled = false;    // this init ran the compiler (no cached artifact)
+  std::string code_source;      // "wasm", "wat", "zip:<entry>"
+  double init_ms = 0;           // decode + compile or cache hit + load
+  bool compiled = false;        // this init ran the compiler (no cached artifact)
+  uint64_t artifact_bytes = 0;  // the loaded artifact's size: what a warm container maps
 };
 
 // What /run carries.

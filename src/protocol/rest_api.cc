@@ -98,7 +98,8 @@ class RestApi::Call : public std::enable_shared_from_this<RestApi::Call> {
     r.set(boost::beast::http::field::content_type, "application/json");
     r.set("x-request-id", txid_);
     if (with_activation_header) r.set("x-openwhisk-activation-id", activation_id);
-    if (status == HttpStatus::unauthorized) r.set(boost::beast::http::field::www_authenticate, "Basic realm=\"whisk rest service\"");
+    if (status == HttpStatus::unauthorized)
+      r.set(boost::beast::http::field::www_authenticate, "Basic realm=\"whisk rest service\"");
     r.keep_alive(request_.keep_alive());
     r.body() = std::move(json_body);
     r.prepare_payload();
@@ -365,8 +366,8 @@ void RestApi::Call::PutAction(const std::string& name) {
   }
   if (code->as_string().size() > api_.options_.max_code_bytes) {
     return Error(HttpStatus::payload_too_large,
-                 fmt::format("The action's code is {} bytes, more than the allowed {} bytes.",
-                             code->as_string().size(), api_.options_.max_code_bytes));
+                 fmt::format("The action's code is {} bytes, more than the allowed {} bytes.", code->as_string().size(),
+                             api_.options_.max_code_bytes));
   }
   if (const json::value* b = exec.if_contains("binary"); b && !b->is_bool()) {
     return Error(HttpStatus::bad_request, "exec.binary must be true or false.");
@@ -397,7 +398,8 @@ void RestApi::Call::PutAction(const std::string& name) {
     if (!l->is_object()) return Error(HttpStatus::bad_request, "limits must be an object.");
     const json::object& given = l->as_object();
     int64_t v = 0;
-    if (auto e = CheckRange(given, "timeout", 100, 300000, "milliseconds", v)) return Error(HttpStatus::bad_request, *e);
+    if (auto e = CheckRange(given, "timeout", 100, 300000, "milliseconds", v))
+      return Error(HttpStatus::bad_request, *e);
     if (given.contains("timeout")) limits["timeout"] = v;
     if (auto e = CheckRange(given, "memory", 128, 512, "MB", v)) return Error(HttpStatus::bad_request, *e);
     if (given.contains("memory")) limits["memory"] = v;
@@ -440,8 +442,7 @@ void RestApi::Call::PutAction(const std::string& name) {
   auto self = shared_from_this();
   api_.invoker_.Deploy(action, [self, action, overwrite](Status deployed) {
     if (!deployed.ok()) {
-      return self->Error(HttpStatus::bad_request,
-                         "The action's code cannot run: " + deployed.message());
+      return self->Error(HttpStatus::bad_request, "The action's code cannot run: " + deployed.message());
     }
     Status put = self->api_.store_.PutAction(action, overwrite);
     if (put.code() == Code::kAlreadyExists) return self->Error(HttpStatus::conflict, "resource already exists");
@@ -464,8 +465,8 @@ void RestApi::Call::DeleteAction(const std::string& name) {
 void RestApi::Call::InvokeAction(const std::string& name) {
   if (request_.body().size() > api_.options_.max_params_bytes) {
     return Error(HttpStatus::payload_too_large,
-                 fmt::format("The request content is {} bytes, more than the allowed {} bytes.",
-                             request_.body().size(), api_.options_.max_params_bytes));
+                 fmt::format("The request content is {} bytes, more than the allowed {} bytes.", request_.body().size(),
+                             api_.options_.max_params_bytes));
   }
   json::object params;
   if (!request_.body().empty()) {

@@ -1,0 +1,234 @@
+// The invoker's memory budget, queue, LRU unloading and keep-alive, in
+// process: a real Executor (AoT) and Store in temporary directories, and a
+// WebAssembly-text action that sleeps 200 ms in poll_oneoff.
+
+#include "controller/invoker.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <latch>
+#include <thread>
+
+#include "common/files.h"
+#include "common/json.h"
+
+namespace wow::controller {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kSleeper[] = R"((module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 200) "{}\n")
+  (func (export "_start")
+    (i64.store (i32.const 0) (i64.const 0))
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 200000000))
+    (i64.store (i32.const 32) (i64.const 0))
+    (i32.store16 (i32.const 40) (i32.const 0))
+    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+    (i32.store (i32.const 100) (i32.const 200))
+    (i32.store (i32.const 104) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 140)))))
+)";
+
+// A quick action; `seed` makes distinct modules (distinct artifacts).
+std::string Quick(int seed) {
+  return R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 200) "{}\n")
+  (func (export "seed") (result i32) (i32.const )" +
+         std::to_string(seed) + R"())
+  (func (export "_start")
+    (i32.store (i32.const 100) (i32.const 200))
+    (i32.store (i32.const 104) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 140)))))
+)";
+}
+
+StoredAction Action(const std::string& name, const std::string& wat, int memory_mb = 256, int concurrency = 1) {
+  StoredAction a;
+  a.namespace_ = "guest";
+  a.name = name;
+  a.doc["namespace"] = "guest";
+  a.doc["name"] = name;
+  a.doc["version"] = "0.0.1";
+  a.doc["exec"] = json::object{{"kind", "wasm"}, {"code", wat}, {"binary", false}};
+  a.doc["limits"] = json::object{{"timeout", 10000}, {"memory", memory_mb}, {"logs", 10}, {"concurrency", concurrency}};
+  return a;
+}
+
+class InvokerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { artifacts_ = new TempDir("wow-invoker-artifacts"); }
+  static void TearDownTestSuite() { delete artifacts_; }
+
+  void Make(InvokerOptions options) {
+    auto store = Store::Open(dir_.path());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    executor::ExecutorOptions eo;
+    eo.engine_options.data_dir = artifacts_->path();  // compiles once per suite
+    auto executor = executor::Executor::Create(eo);
+    ASSERT_TRUE(executor.ok()) << executor.status().ToString();
+    executor_ = std::move(*executor);
+    invoker_ = std::make_unique<Invoker>(*executor_, *store_, options);
+  }
+  void TearDown() override {
+    if (executor_) executor_->Shutdown();
+    invoker_.reset();
+    executor_.reset();
+    store_.reset();
+  }
+
+  Status Deploy(const StoredAction& a) {
+    std::promise<Status> p;
+    invoker_->Deploy(a, [&](Status s) { p.set_value(s); });
+    return p.get_future().get();
+  }
+
+  struct Outcome {
+    json::object record;
+    bool overloaded = false;
+    Clock::time_point at;
+  };
+  // Starts an invocation; the future resolves when it completes.
+  std::future<Outcome> Invoke(const StoredAction& a) {
+    auto p = std::make_shared<std::promise<Outcome>>();
+    Invocation inv;
+    inv.action = a;
+    inv.subject = "guest";
+    inv.activation_id = Invoker::NewActivationId();
+    invoker_->Invoke(std::move(inv), [p](json::object record, bool overloaded) {
+      p->set_value(Outcome{std::move(record), overloaded, Clock::now()});
+    });
+    return p->get_future();
+  }
+  static int64_t StatusCode(const Outcome& o) { return o.record.at("response").at("statusCode").as_int64(); }
+
+  static TempDir* artifacts_;
+  TempDir dir_{"wow-invoker-test"};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<executor::Executor> executor_;
+  std::unique_ptr<Invoker> invoker_;
+};
+
+TempDir* InvokerTest::artifacts_ = nullptr;
+
+TEST_F(InvokerTest, ActivationsBeyondTheBudgetQueueAndAllComplete) {
+  InvokerOptions options;
+  options.memory_budget_bytes = 300ull << 20;  // one 256 MB activation at a time
+  Make(options);
+  auto sleeper = Action("sleeper", kSleeper);
+  ASSERT_TRUE(Deploy(sleeper).ok());
+  auto start = Clock::now();
+  std::vector<std::future<Outcome>> runs;
+  for (int i = 0; i < 3; ++i) runs.push_back(Invoke(sleeper));
+  std::vector<Outcome> done;
+  for (auto& r : runs) done.push_back(r.get());
+  for (const auto& o : done) {
+    EXPECT_FALSE(o.overloaded);
+    EXPECT_EQ(StatusCode(o), 0) << ToJson(o.record);
+  }
+  // One after another: 3 x 200 ms.
+  EXPECT_GE(Clock::now() - start, 580ms);
+  EXPECT_EQ(invoker_->queued(), 0u);
+}
+
+TEST_F(InvokerTest, ConcurrencyLetsActivationsShareOneContainersMemory) {
+  InvokerOptions options;
+  options.memory_budget_bytes = 300ull << 20;
+  Make(options);
+  auto sleeper = Action("sleeper2", kSleeper, 256, /*concurrency=*/3);
+  ASSERT_TRUE(Deploy(sleeper).ok());
+  auto start = Clock::now();
+  std::vector<std::future<Outcome>> runs;
+  for (int i = 0; i < 3; ++i) runs.push_back(Invoke(sleeper));
+  for (auto& r : runs) EXPECT_EQ(StatusCode(r.get()), 0);
+  EXPECT_LT(Clock::now() - start, 550ms) << "the three should have run together";
+}
+
+TEST_F(InvokerTest, AFullQueueRefusesAsOverloaded) {
+  InvokerOptions options;
+  options.memory_budget_bytes = 300ull << 20;
+  options.max_queued = 1;
+  Make(options);
+  auto sleeper = Action("sleeper3", kSleeper);
+  ASSERT_TRUE(Deploy(sleeper).ok());
+  auto first = Invoke(sleeper);   // runs
+  auto second = Invoke(sleeper);  // waits
+  auto third = Invoke(sleeper);   // refused
+  Outcome refused = third.get();
+  EXPECT_TRUE(refused.overloaded);
+  EXPECT_EQ(StatusCode(refused), 3);
+  EXPECT_EQ(StatusCode(first.get()), 0);
+  EXPECT_EQ(StatusCode(second.get()), 0);
+}
+
+TEST_F(InvokerTest, IdleContainersAreUnloadedLeastRecentlyUsedFirst) {
+  Make(InvokerOptions{});
+  auto a = Action("a", Quick(1));
+  auto b = Action("b", Quick(2));
+  ASSERT_TRUE(Deploy(a).ok());
+  ASSERT_TRUE(Deploy(b).ok());
+  ASSERT_EQ(StatusCode(Invoke(b).get()), 0);  // b used last
+  ASSERT_EQ(invoker_->warm_containers(), 2u);
+  uint64_t warm = invoker_->committed_bytes();
+  ASSERT_GT(warm, 0u) << "warm containers count their artifacts";
+  // A new invoker sharing nothing but a budget that fits one 256 MB
+  // activation and only one of the two warm containers.
+  invoker_.reset();
+  InvokerOptions tight;
+  tight.memory_budget_bytes = (256ull << 20) + warm / 2 + 1;
+  invoker_ = std::make_unique<Invoker>(*executor_, *store_, tight);
+  executor_->Destroy("guest/a@0.0.1");
+  executor_->Destroy("guest/b@0.0.1");
+  ASSERT_TRUE(Deploy(a).ok());
+  std::this_thread::sleep_for(5ms);  // distinct last-use times
+  ASSERT_TRUE(Deploy(b).ok());
+  ASSERT_EQ(invoker_->warm_containers(), 2u);
+  auto c = Action("c", Quick(3));
+  Outcome o = Invoke(c).get();
+  EXPECT_EQ(StatusCode(o), 0) << ToJson(o.record);
+  // a (least recently used) went; b stayed.
+  EXPECT_EQ(executor_->Find("guest/a@0.0.1"), nullptr);
+  EXPECT_NE(executor_->Find("guest/b@0.0.1"), nullptr);
+}
+
+TEST_F(InvokerTest, KeepAliveZeroUnloadsAfterEachActivation) {
+  InvokerOptions options;
+  options.keep_alive = 0ms;
+  Make(options);
+  auto a = Action("zero", Quick(4));
+  Outcome o = Invoke(a).get();
+  EXPECT_EQ(StatusCode(o), 0);
+  bool cold = false;
+  for (const auto& an : o.record.at("annotations").as_array()) cold |= an.at("key") == "initTime";
+  EXPECT_TRUE(cold) << "a cold start records initTime";
+  EXPECT_EQ(invoker_->warm_containers(), 0u);
+  EXPECT_EQ(invoker_->committed_bytes(), 0u);
+}
+
+TEST_F(InvokerTest, IdleContainersGoAfterTheKeepAlive) {
+  InvokerOptions options;
+  options.keep_alive = 100ms;
+  Make(options);
+  auto a = Action("kept", Quick(5));
+  ASSERT_EQ(StatusCode(Invoke(a).get()), 0);
+  EXPECT_EQ(invoker_->warm_containers(), 1u);
+  auto until = Clock::now() + 3s;
+  while (invoker_->warm_containers() > 0 && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(invoker_->warm_containers(), 0u);
+  EXPECT_EQ(invoker_->committed_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace wow::controller
