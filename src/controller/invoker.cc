@@ -180,7 +180,14 @@ void Invoker::Acquire(const StoredAction& action, Ready ready) {
   if (warm) return ready(std::move(warm), 0);
   if (!replaced.empty()) executor_.Destroy(replaced);  // running activations keep theirs
   auto start = Clock::now();
-  executor_.InitAsync(cid, InitRequestFor(action),
+  // Invocations carry the action without its code (callers cache it so);
+  // a cold start reads the code from the store.
+  executor::InitRequest init = InitRequestFor(action);
+  if (init.code.empty()) {
+    auto full = store_.GetAction(action.namespace_, action.name);
+    if (full.ok() && full->has_value()) init = InitRequestFor(**full);
+  }
+  executor_.InitAsync(cid, std::move(init),
                       [this, key, cid, start](Result<std::shared_ptr<const executor::Container>> result) {
                         if (!result.ok() && result.status().code() == Code::kAlreadyExists) {
                           if (auto existing = executor_.Find(cid)) result = existing;

@@ -158,12 +158,24 @@ RestApi::~RestApi() {
   timer_thread_.join();
 }
 
-void RestApi::At(Clock::time_point when, std::function<void()> fn) {
+RestApi::TimerKey RestApi::At(Clock::time_point when, std::function<void()> fn) {
+  TimerKey key;
   {
     std::lock_guard<std::mutex> lock(timer_mu_);
-    timers_.emplace(when, std::move(fn));
+    key = {when, next_timer_++};
+    timers_.emplace(key, std::move(fn));
   }
   timer_cv_.notify_all();
+  return key;
+}
+
+void RestApi::Cancel(const TimerKey& key) {
+  std::function<void()> dropped;  // destroyed outside the lock
+  std::lock_guard<std::mutex> lock(timer_mu_);
+  auto it = timers_.find(key);
+  if (it == timers_.end()) return;
+  dropped = std::move(it->second);
+  timers_.erase(it);
 }
 
 void RestApi::TimerLoop() {
@@ -174,8 +186,8 @@ void RestApi::TimerLoop() {
       continue;
     }
     auto first = timers_.begin();
-    if (first->first > Clock::now()) {
-      timer_cv_.wait_until(lock, first->first);
+    if (first->first.first > Clock::now()) {
+      timer_cv_.wait_until(lock, first->first.first);
       continue;
     }
     auto fn = std::move(first->second);
@@ -184,6 +196,38 @@ void RestApi::TimerLoop() {
     fn();
     lock.lock();
   }
+}
+
+std::shared_ptr<const controller::StoredAction> RestApi::CachedAction(const std::string& ns, const std::string& name,
+                                                                      Status* error) {
+  std::string key = ns + "/" + name;
+  {
+    std::lock_guard<std::mutex> lock(actions_mu_);
+    auto it = actions_.find(key);
+    if (it != actions_.end()) return it->second;
+  }
+  auto stored = store_.GetAction(ns, name);
+  if (!stored.ok()) {
+    *error = stored.status();
+    return nullptr;
+  }
+  if (!stored->has_value()) return nullptr;
+  auto action = std::make_shared<controller::StoredAction>(std::move(**stored));
+  action->doc = WithoutCode(std::move(action->doc));
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  return actions_.try_emplace(key, std::move(action)).first->second;
+}
+
+void RestApi::ForgetAction(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  actions_.erase(ns + "/" + name);
+}
+
+void RestApi::CacheAction(const controller::StoredAction& action) {
+  auto copy = std::make_shared<controller::StoredAction>(action);
+  copy->doc = WithoutCode(std::move(copy->doc));
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  actions_[action.namespace_ + "/" + action.name] = std::move(copy);
 }
 
 void RestApi::Handle(http::Request&& request, http::Responder respond) {
@@ -447,6 +491,7 @@ void RestApi::Call::PutAction(const std::string& name) {
     Status put = self->api_.store_.PutAction(action, overwrite);
     if (put.code() == Code::kAlreadyExists) return self->Error(HttpStatus::conflict, "resource already exists");
     if (!put.ok()) return self->Error(HttpStatus::internal_server_error, put.message());
+    self->api_.CacheAction(action);
     self->ReplyJson(HttpStatus::ok, action.doc);
   });
 }
@@ -458,6 +503,7 @@ void RestApi::Call::DeleteAction(const std::string& name) {
   auto deleted = api_.store_.DeleteAction(ns_, name);
   if (!deleted.ok()) return Error(HttpStatus::internal_server_error, deleted.status().message());
   if (!*deleted) return Error(HttpStatus::not_found, kNotFound);
+  api_.ForgetAction(ns_, name);
   api_.invoker_.Undeploy(ns_, name);
   ReplyJson(HttpStatus::ok, WithoutCode(std::move((*action)->doc)));
 }
@@ -482,12 +528,13 @@ void RestApi::Call::InvokeAction(const std::string& name) {
     if (!v) return Error(HttpStatus::bad_request, "timeout must be a number of milliseconds.");
     wait = std::min(wait, std::chrono::milliseconds(*v));
   }
-  auto action = api_.store_.GetAction(ns_, name);
-  if (!action.ok()) return Error(HttpStatus::internal_server_error, action.status().message());
-  if (!action->has_value()) return Error(HttpStatus::not_found, kNotFound);
+  Status lookup;
+  auto action = api_.CachedAction(ns_, name, &lookup);
+  if (!lookup.ok()) return Error(HttpStatus::internal_server_error, lookup.message());
+  if (action == nullptr) return Error(HttpStatus::not_found, kNotFound);
 
   controller::Invocation inv;
-  inv.action = std::move(**action);
+  inv.action = *action;
   // Default parameters merge under the invocation's.
   if (const json::value* defaults = inv.action.doc.if_contains("parameters"); defaults && defaults->is_array()) {
     for (const json::value& p : defaults->as_array()) {
@@ -515,10 +562,14 @@ void RestApi::Call::InvokeAction(const std::string& name) {
   }
   auto self = shared_from_this();
   auto answered = std::make_shared<std::atomic<bool>>(false);
-  api_.At(Clock::now() + wait, [self, answered, accepted, id] {
+  // The wait's timer must not keep the call (and its request) alive for the
+  // whole wait once answered: the answer cancels it.
+  auto timer = std::make_shared<TimerKey>();
+  *timer = api_.At(Clock::now() + wait, [self, answered, accepted, id] {
     if (!answered->exchange(true)) self->Reply(HttpStatus::accepted, ToJson(accepted), true, id);
   });
-  api_.invoker_.Invoke(std::move(inv), [self, answered, result_only, id](json::object record, bool overloaded) {
+  api_.invoker_.Invoke(std::move(inv), [self, answered, result_only, id, timer](json::object record, bool overloaded) {
+    self->api_.Cancel(*timer);
     if (answered->exchange(true)) return;  // the client already has the id
     if (overloaded) {
       return self->Error(HttpStatus::service_unavailable,

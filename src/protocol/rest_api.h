@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,20 +39,34 @@ class RestApi {
   class Call;
 
  private:
-  // Runs `fn` at `when` on the API's timer thread (blocking waits).
-  void At(std::chrono::steady_clock::time_point when, std::function<void()> fn);
+  // Runs `fn` at `when` on the API's timer thread (blocking waits), unless
+  // cancelled first with the returned key.
+  using TimerKey = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
+  TimerKey At(std::chrono::steady_clock::time_point when, std::function<void()> fn);
+  void Cancel(const TimerKey& key);
   void TimerLoop();
 
   controller::Store& store_;
   controller::Invoker& invoker_;
   RestApiOptions options_;
 
+  // Actions without their code, by "namespace/name": an invocation needs
+  // everything but the code, which only a cold start reads (from the store).
+  // Only this process writes the store, so PUT and DELETE keep it exact.
+  std::shared_ptr<const controller::StoredAction> CachedAction(const std::string& ns, const std::string& name,
+                                                               Status* error);
+  void ForgetAction(const std::string& ns, const std::string& name);
+  void CacheAction(const controller::StoredAction& action);
+  std::mutex actions_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const controller::StoredAction>> actions_;
+
   std::mutex auth_mu_;
   std::unordered_map<std::string, controller::Subject> auth_cache_;  // by "uuid:key"
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
-  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
+  std::map<TimerKey, std::function<void()>> timers_;
+  uint64_t next_timer_ = 0;
   bool stopping_ = false;
   std::thread timer_thread_;
 };
