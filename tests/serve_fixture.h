@@ -63,7 +63,7 @@ inline std::optional<json::value> Annotation(const json::value& doc, std::string
   if (a == nullptr || !a->is_array()) return std::nullopt;
   for (const auto& e : a->as_array()) {
     const auto* kv = e.if_object();
-    if (kv != nullptr && kv->contains("key") && kv->at("key") == key) {
+    if (kv != nullptr && kv->contains("key") && kv->at("key").is_string() && kv->at("key").as_string() == key) {
       return kv->contains("value") ? kv->at("value") : json::value();
     }
   }

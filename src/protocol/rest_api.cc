@@ -160,12 +160,15 @@ RestApi::~RestApi() {
 
 RestApi::TimerKey RestApi::At(Clock::time_point when, std::function<void()> fn) {
   TimerKey key;
+  bool earliest = false;
   {
     std::lock_guard<std::mutex> lock(timer_mu_);
     key = {when, next_timer_++};
-    timers_.emplace(key, std::move(fn));
+    earliest = timers_.emplace(key, std::move(fn)).first == timers_.begin();
   }
-  timer_cv_.notify_all();
+  // The timer thread sleeps until the earliest timer: only a new earliest
+  // one needs to wake it (not every blocking invocation).
+  if (earliest) timer_cv_.notify_all();
   return key;
 }
 
