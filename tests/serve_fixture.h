@@ -7,12 +7,12 @@
 // 2), and talks OpenWhisk's REST API to it with Basic auth over
 // wow::http::Fetch, keeping the response headers.
 //
-// Compiled artifacts: every data directory's `aot` is a symlink to one
-// process-wide cache directory, so each module compiles once per test binary
-// instead of once per server (the cache is keyed by content and written with
-// flock + rename, so sharing it is what a real deployment may do too). The
-// rest of the data directory (database, journal, credential) is the server's
-// own.
+// Compiled artifacts: every data directory's `aot` is a symlink to one cache
+// directory in the build tree, so each module compiles once, not once per
+// server and test process (the cache is keyed by the module's content, the
+// engine version and the compiler, and written with flock + rename, so
+// sharing it is safe). The rest of the data directory (database, journal,
+// credential) is the server's own and temporary.
 
 #include <sys/stat.h>
 
@@ -87,12 +87,14 @@ inline json::value At(const json::value& v, std::string_view path) {
 
 inline std::string Str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : std::string(); }
 
-// The process-wide artifact cache shared by every server's data directory.
+// The artifact cache every server's data directory shares: in the build
+// directory, so that ctest's one process per test does not compile every
+// module again.
 inline const fs::path& SharedArtifactCache() {
-  static TempDir* dir = new TempDir("wow-serve-cache");  // leaked: outlives every server
   static const fs::path aot = [] {
-    fs::create_directories(dir->path() / "aot");
-    return dir->path() / "aot";
+    fs::path dir = fs::path(WOW_BINARY_DIR) / "tests" / "serve_test_artifacts" / "aot";
+    fs::create_directories(dir);
+    return dir;
   }();
   return aot;
 }

@@ -391,6 +391,36 @@ TEST_F(ServeTest, ValidatesKindAndLimits) {
   EXPECT_STATUS(server().Delete(Serve::ActionPath("kind-wasm01")), 200);
 }
 
+TEST_F(ServeTest, RejectsInvalidEntityNames) {
+  // OpenWhisk's entity names: \A([\w]|[\w][\w@ .-]*[\w@.-]+)\z, at most 256 characters.
+  for (std::string name : {std::string(257, 'n'), std::string("-leading-dash"), std::string("trailing%20"),
+                           std::string("control%01char"), std::string("new%0Aline")}) {
+    ApiReply r = server().CreateAction(name, WatExec(kWatTrap));
+    EXPECT_EQ(r.status, 400u) << "name '" << name << "': " << r;
+    server().Delete(Serve::ActionPath(name));
+  }
+  // Valid ones.
+  for (std::string name : {std::string(256, 'n'), std::string("with%20space"), std::string("a@b.c-d_e")}) {
+    ApiReply r = server().CreateAction(name, WatExec(kWatTrap));
+    EXPECT_EQ(r.status, 200u) << "name '" << name << "': " << r;
+    EXPECT_STATUS(server().Delete(Serve::ActionPath(name)), 200);
+  }
+}
+
+TEST_F(ServeTest, LogsLimitIsEnforced) {
+  REQUIRE_MODULES(Example("echo"));
+  CreateFrom("logs0-echo", Example("echo"), {{"limits", json::object{{"logs", 0}}}});
+  ApiReply r = server().Invoke("logs0-echo", Params({{"a", 1}}));
+  ASSERT_STATUS(r, 200);
+  EXPECT_EQ(At(r.json, "response.result"), Json(R"({"a":1})")) << r;
+  const json::value logs = r.Member("logs");
+  ASSERT_TRUE(logs.is_array()) << r;
+  for (const auto& line : logs.as_array()) {
+    EXPECT_EQ(Str(line).find("echo: "), std::string::npos)
+        << "an action with limits.logs 0 MB kept its log lines: " << logs;
+  }
+}
+
 TEST_F(ServeTest, WebAssemblyTextCode) {
   ApiReply created = server().CreateAction("text-hello", WatExec(kWatHello));
   ASSERT_STATUS(created, 200) << server().Describe();
@@ -915,8 +945,11 @@ TEST(ServeDurabilityTest, RestartKeepsCredentialActionsAndActivations) {
 }
 
 // Fires non-blocking invocations of `block` (300 ms each) from `threads`
-// threads until `stop`; collects every activation id answered with 202.
+// threads until `stop` (or kMaxIds); collects every activation id answered
+// with 202.
 struct Burst {
+  // Fewer than the invoker's default queue bound (1024): none is refused.
+  static constexpr size_t kMaxIds = 700;
   std::mutex mu;
   std::vector<std::string> ids;
   std::vector<std::string> unexpected;  // answers other than 202 (while running)
@@ -926,7 +959,7 @@ struct Burst {
   void Start(const Serve& server, std::string action, int n_threads) {
     for (int t = 0; t < n_threads; ++t) {
       threads.emplace_back([this, &server, action] {
-        while (!stop) {
+        while (!stop && Count() < kMaxIds) {
           std::this_thread::sleep_for(milliseconds(3));
           ApiReply r = server.Invoke(action, {}, "");
           std::lock_guard<std::mutex> lock(mu);

@@ -105,7 +105,7 @@ int RunServe(const ServeFlags& flags) {
   }
   size_t sep = credential->find(':');
   controller::Subject guest{credential->substr(0, sep), credential->substr(sep + 1), "guest", "guest"};
-  if (Status s = (*store)->PutSubject(guest); !s.ok()) {
+  if (Status s = (*store)->SetOnlySubject(guest); !s.ok()) {
     fmt::print(stderr, "wow serve: {}\n", s.ToString());
     return kExitFailed;
   }
@@ -162,6 +162,7 @@ int RunServe(const ServeFlags& flags) {
   sigwait(&stop_signals, &sig);
   fmt::print(stderr, "wow serve: {} received, finishing running activations\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop();        // no new requests; answers in flight go out
+  invoker->Drain();         // queued activations run too: none accepted is lost
   (*executor)->Shutdown();  // every accepted activation completes its record
   ready.store(nullptr);
   (*server).reset();

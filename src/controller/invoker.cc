@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <random>
 
 #include "common/json.h"
@@ -120,6 +121,7 @@ executor::InitRequest InitRequestFor(const StoredAction& action) {
   const json::object* l = limits ? limits->if_object() : nullptr;
   r.memory_mb = WholeMember(l, "memory");
   r.timeout_ms = WholeMember(l, "timeout");
+  r.log_mb = WholeMember(l, "logs");
   return r;
 }
 
@@ -315,6 +317,7 @@ void Invoker::Finish(const std::string& key) {
       if (load.running % load.concurrency == 0) committed_ -= load.memory_bytes;
       if (load.running == 0) load_.erase(it);
     }
+    if (running_ == 0 && queue_.empty()) idle_cv_.notify_all();
     // First come, first served: the head waits until it fits.
     while (!queue_.empty()) {
       const StoredAction& a = queue_.front().invocation.action;
@@ -328,7 +331,7 @@ void Invoker::Finish(const std::string& key) {
   for (auto& q : start) Start(std::move(q.invocation), std::move(q.done));
 }
 
-void Invoker::Invoke(Invocation invocation, Done done) {
+bool Invoker::Invoke(Invocation invocation, Done done) {
   auto [memory, concurrency] = MemoryAndConcurrency(invocation.action);
   std::string key = ActionKey(invocation.action.namespace_, invocation.action.name);
   std::vector<std::string> unload;
@@ -339,7 +342,7 @@ void Invoker::Invoke(Invocation invocation, Done done) {
     admitted = queue_.empty() && Admit(key, memory, concurrency, unload);
     if (!admitted && queue_.size() < options_.max_queued) {
       queue_.push_back({std::move(invocation), std::move(done)});
-      return;
+      return true;
     }
     queued = queue_.size();
   }
@@ -348,9 +351,16 @@ void Invoker::Invoke(Invocation invocation, Done done) {
     Status full = Status::Error(
         Code::kResourceExhausted, Phase::kNone,
         fmt::format("The platform is at capacity: its memory budget is committed and {} invocations wait.", queued));
-    return Complete(FailedRecord(invocation, full, 0), true, done);
+    Complete(FailedRecord(invocation, full, 0), true, done);
+    return false;
   }
   Start(std::move(invocation), std::move(done));
+  return true;
+}
+
+void Invoker::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
 }
 
 void Invoker::Start(Invocation invocation, Done done) {
@@ -414,7 +424,8 @@ void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> c
         auto init = std::chrono::microseconds(static_cast<int64_t>(init_ms * 1000));
         // A cold start's record begins with the load (OpenWhisk's
         // duration includes initTime).
-        int64_t start_ms = EpochMs(r.start - init);
+        int64_t init_whole_ms = std::llround(init_ms);
+        int64_t start_ms = EpochMs(r.start) - init_whole_ms;
         json::object record = RecordBase(inv, start_ms, EpochMs(r.end));
         record["response"] = Response(StatusText(r.status), StatusCode(r.status), r.result);
         json::array logs;
@@ -425,7 +436,7 @@ void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> c
         int64_t wait_ms = std::max<int64_t>(0, wait.count());
         annotations.push_back(Annotation("waitTime", wait_ms));
         annotations.push_back(Annotation("timeout", r.timed_out));
-        if (init_ms > 0) annotations.push_back(Annotation("initTime", static_cast<int64_t>(init_ms + 0.5)));
+        if (init_ms > 0) annotations.push_back(Annotation("initTime", init_whole_ms));
         Complete(std::move(record), false, done);
       });
 }

@@ -61,8 +61,13 @@ class Invoker {
   // completes its record in the store and hands it to `done` (on a worker
   // or blocking thread). `overloaded` says the executor was at capacity and
   // the activation did not run (its record says so too).
+  // Returns false when it was refused at once as overloaded (`done` has then
+  // already been called).
   using Done = std::function<void(boost::json::object record, bool overloaded)>;
-  void Invoke(Invocation invocation, Done done);
+  bool Invoke(Invocation invocation, Done done);
+
+  // Waits until every admitted and queued invocation has finished.
+  void Drain();
 
   size_t warm_containers() const;
   // Memory committed now (see InvokerOptions::memory_budget_bytes) and
@@ -114,6 +119,7 @@ class Invoker {
   uint64_t committed_ = 0;  // running charges + warm containers' artifacts
   uint64_t running_ = 0;    // activations admitted and not finished
   std::condition_variable sweep_cv_;
+  std::condition_variable idle_cv_;  // running_ == 0 and the queue is empty
   bool stopping_ = false;
   std::thread sweeper_;
 };

@@ -398,6 +398,14 @@ class Store::Impl {
     return Status::Ok();
   }
 
+  Status DeleteOtherSubjects(const Subject& s) {
+    std::lock_guard<std::mutex> lock(db_mu_);
+    Use u(delete_other_subjects_);
+    u.Text(1, s.namespace_).Text(2, s.uuid);
+    if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), fmt::format("replacing the subjects of {}", s.namespace_));
+    return Status::Ok();
+  }
+
   Result<std::optional<Subject>> Authenticate(const std::string& uuid, const std::string& key) {
     std::lock_guard<std::mutex> lock(db_mu_);
     Use u(get_subject_);
@@ -718,6 +726,7 @@ class Store::Impl {
         {put_subject_, db_.get(), "INSERT OR REPLACE INTO subjects(uuid, key, name, namespace) VALUES(?1, ?2, ?3, ?4)"},
         {get_subject_, db_.get(), "SELECT uuid, key, name, namespace FROM subjects WHERE uuid = ?1"},
         {list_subjects_, db_.get(), "SELECT uuid, key, name, namespace FROM subjects ORDER BY uuid"},
+        {delete_other_subjects_, db_.get(), "DELETE FROM subjects WHERE namespace = ?1 AND uuid <> ?2"},
         {insert_action_, db_.get(), "INSERT INTO actions(namespace, name, doc, updated) VALUES(?1, ?2, ?3, ?4)"},
         {replace_action_, db_.get(),
          "INSERT INTO actions(namespace, name, doc, updated) VALUES(?1, ?2, ?3, ?4) "
@@ -995,7 +1004,7 @@ class Store::Impl {
   // The API's connection, under db_mu_.
   std::mutex db_mu_;
   Connection db_;
-  Statement put_subject_, get_subject_, list_subjects_;
+  Statement put_subject_, get_subject_, list_subjects_, delete_other_subjects_;
   Statement insert_action_, replace_action_, get_action_, list_actions_, delete_action_, count_actions_;
   Statement get_activation_, list_activations_, list_activations_by_name_;
   // The writer's connection: Open, then only the writer thread.
@@ -1040,6 +1049,10 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
 Status Store::PutSubject(const Subject& subject) { return impl_->PutSubject(subject); }
+Status Store::SetOnlySubject(const Subject& subject) {
+  WOW_RETURN_IF_ERROR(impl_->PutSubject(subject));
+  return impl_->DeleteOtherSubjects(subject);
+}
 Result<std::optional<Subject>> Store::Authenticate(const std::string& uuid, const std::string& key) {
   return impl_->Authenticate(uuid, key);
 }

@@ -88,6 +88,9 @@ class Store {
 
   // ---- subjects
   Status PutSubject(const Subject& subject);
+  // Puts `subject` and removes every other credential of its namespace (a
+  // replaced credential stops working).
+  Status SetOnlySubject(const Subject& subject);
   // The subject whose uuid and key match, if any (constant-time key compare).
   Result<std::optional<Subject>> Authenticate(const std::string& uuid, const std::string& key);
   Result<std::vector<Subject>> ListSubjects();

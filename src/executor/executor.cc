@@ -108,6 +108,7 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     c->name = request.name.empty() ? id : request.name;
     c->memory_bytes = (request.memory_mb ? *request.memory_mb : options_.default_memory_mb) << 20;
     c->timeout_ms = request.timeout_ms;
+    if (request.log_mb) c->log_bytes = *request.log_mb << 20;
     for (const auto& [key, value] : request.annotations) {
       if (key == "dir") {
         WOW_ASSIGN_OR_RETURN(c->capabilities.dirs, ParseDirs(value));
@@ -230,7 +231,7 @@ void Executor::Run(std::shared_ptr<const Container> container, RunRequest reques
     a.capabilities = container->capabilities;
     a.entry_point = container->entry_point;
     a.limits.memory_bytes = container->memory_bytes;
-    a.limits.log_bytes = options_.log_bytes;
+    a.limits.log_bytes = container->log_bytes.value_or(options_.log_bytes);
     a.limits.result_bytes = options_.result_bytes;
     a.limits.deadline = deadline;
     a.limits.time_limit_ms = limit_ms;

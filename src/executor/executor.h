@@ -52,6 +52,7 @@ struct InitRequest {
   boost::json::object annotations;
   std::optional<uint64_t> memory_mb;   // value.limits.memory, when sent
   std::optional<uint64_t> timeout_ms;  // value.limits.timeout, when sent
+  std::optional<uint64_t> log_mb;      // value.limits.logs, when sent (0 keeps no logs)
 };
 
 // One initialised action: its loaded module and fixed configuration. Shared
@@ -66,10 +67,11 @@ struct Container {
   abi::Capabilities capabilities;
   uint64_t memory_bytes = 0;
   std::optional<uint64_t> timeout_ms;
-  std::string code_source;      // "wasm", "wat", "zip:<entry>"
-  double init_ms = 0;           // decode + compile or cache hit + load
-  bool compiled = false;        // this init ran the compiler (no cached artifact)
-  uint64_t artifact_bytes = 0;  // the loaded artifact's size: what a warm container maps
+  std::optional<uint64_t> log_bytes;  // else the executor's default
+  std::string code_source;            // "wasm", "wat", "zip:<entry>"
+  double init_ms = 0;                 // decode + compile or cache hit + load
+  bool compiled = false;              // this init ran the compiler (no cached artifact)
+  uint64_t artifact_bytes = 0;        // the loaded artifact's size: what a warm container maps
 };
 
 // What /run carries.

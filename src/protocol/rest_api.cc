@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/url.hpp>
+#include <cctype>
 #include <charconv>
 #include <random>
 
@@ -164,7 +165,8 @@ RestApi::TimerKey RestApi::At(Clock::time_point when, std::function<void()> fn) 
   {
     std::lock_guard<std::mutex> lock(timer_mu_);
     key = {when, next_timer_++};
-    earliest = timers_.emplace(key, std::move(fn)).first == timers_.begin();
+    auto it = timers_.emplace(key, std::move(fn)).first;
+    earliest = it == timers_.begin();
   }
   // The timer thread sleeps until the earliest timer: only a new earliest
   // one needs to wake it (not every blocking invocation).
@@ -376,7 +378,30 @@ void RestApi::Call::GetAction(const std::string& name) {
   ReplyJson(HttpStatus::ok, doc);
 }
 
+namespace {
+
+// OpenWhisk's entity names: \A([\w]|[\w][\w@ .-]*[\w@.-]+)\z, at most 256 characters.
+bool ValidEntityName(std::string_view n) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  if (n.empty() || n.size() > 256 || !word(n.front())) return false;
+  for (char c : n.substr(1)) {
+    if (!word(c) && c != '@' && c != ' ' && c != '.' && c != '-') return false;
+  }
+  return n.size() == 1 || n.back() != ' ';
+}
+
+}  // namespace
+
 void RestApi::Call::PutAction(const std::string& name) {
+  for (size_t start = 0; start <= name.size();) {
+    size_t end = std::min(name.find('/', start), name.size());
+    if (!ValidEntityName(std::string_view(name).substr(start, end - start))) {
+      return Error(HttpStatus::bad_request,
+                   "The name of an action (and of its package) must start with a letter, digit or underscore, "
+                   "hold only those, '@', ' ', '.' and '-', not end with a space, and have at most 256 characters.");
+    }
+    start = end + 1;
+  }
   if (request_.body().size() > api_.options_.max_code_bytes + (1u << 20)) {
     return Error(HttpStatus::payload_too_large,
                  fmt::format("The request content was malformed: the action is larger than {} bytes.",
@@ -560,7 +585,10 @@ void RestApi::Call::InvokeAction(const std::string& name) {
   json::object accepted;
   accepted["activationId"] = id;
   if (!blocking) {
-    api_.invoker_.Invoke(std::move(inv), [](json::object, bool) {});
+    if (!api_.invoker_.Invoke(std::move(inv), [](json::object, bool) {})) {
+      return Error(HttpStatus::service_unavailable,
+                   "The platform is at capacity; the activation did not run. Try again later.");
+    }
     return Reply(HttpStatus::accepted, ToJson(accepted), true, id);
   }
   auto self = shared_from_this();
