@@ -120,6 +120,10 @@ int Main(int argc, char** argv) {
                    "unloaded least recently used first, then invocations queue")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
+  serve_cmd
+      ->add_option("--max-per-action", serve.max_per_action,
+                   "Activations of one action in flight at once; more queue (0: the memory budget decides)")
+      ->capture_default_str();
   serve_cmd->add_option("--max-queued", serve.max_queued, "Invocations waiting for memory; beyond: 503")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));

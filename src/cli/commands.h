@@ -75,6 +75,7 @@ struct ServeFlags {
   uint64_t keep_alive_ms = 10 * 60 * 1000;
   uint64_t memory_budget_mb = 2048;
   size_t max_queued = 1024;
+  uint64_t max_per_action = 0;
 };
 
 int RunCompile(const CompileFlags& flags);

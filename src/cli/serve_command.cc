@@ -124,6 +124,7 @@ int RunServe(const ServeFlags& flags) {
   invoker_options.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
   invoker_options.memory_budget_bytes = flags.memory_budget_mb << 20;
   invoker_options.max_queued = flags.max_queued;
+  invoker_options.max_per_action = flags.max_per_action;
   auto invoker = std::make_unique<controller::Invoker>(**executor, **store, invoker_options);
 
   http::ServerOptions server_options;

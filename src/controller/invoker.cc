@@ -277,6 +277,7 @@ bool Invoker::Admit(const std::string& key, uint64_t memory_bytes, uint64_t conc
   Load& load = load_[key];
   load.memory_bytes = memory_bytes;
   load.concurrency = concurrency;
+  if (options_.max_per_action != 0 && load.running >= options_.max_per_action) return false;
   // A container of the action takes `concurrency` activations: the memory
   // is counted again only when a new "container's worth" starts.
   uint64_t add = load.running % load.concurrency == 0 ? memory_bytes : 0;

@@ -30,6 +30,10 @@ struct InvokerOptions {
   // Invocations waiting for memory at once; beyond it they are refused as
   // overloaded (HTTP 503). Default 1024.
   size_t max_queued = 1024;
+  // Activations of one action in flight at once; more wait in the queue
+  // (first come, first served). 0 = bounded by the memory budget only.
+  // Default 0.
+  uint64_t max_per_action = 0;
 };
 
 // One invocation of an action.

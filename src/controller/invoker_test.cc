@@ -156,6 +156,25 @@ TEST_F(InvokerTest, ConcurrencyLetsActivationsShareOneContainersMemory) {
   EXPECT_LT(Clock::now() - start, 550ms) << "the three should have run together";
 }
 
+TEST_F(InvokerTest, APerActionLimitQueuesTheRest) {
+  InvokerOptions options;
+  options.max_per_action = 1;
+  Make(options);
+  auto sleeper = Action("sleeper4", kSleeper, 128, /*concurrency=*/10);
+  auto quick = Action("quick4", Quick(6));
+  ASSERT_TRUE(Deploy(sleeper).ok());
+  ASSERT_TRUE(Deploy(quick).ok());
+  auto start = Clock::now();
+  auto first = Invoke(sleeper);
+  auto second = Invoke(sleeper);  // waits for the first
+  Outcome a = first.get();
+  Outcome b = second.get();
+  EXPECT_EQ(StatusCode(a), 0);
+  EXPECT_EQ(StatusCode(b), 0);
+  EXPECT_GE(b.at - start, 390ms) << "the second ran after the first";
+  EXPECT_EQ(StatusCode(Invoke(quick).get()), 0);
+}
+
 TEST_F(InvokerTest, AFullQueueRefusesAsOverloaded) {
   InvokerOptions options;
   options.memory_budget_bytes = 300ull << 20;
