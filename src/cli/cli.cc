@@ -117,9 +117,9 @@ int Main(int argc, char** argv) {
   serve_cmd
       ->add_option("--memory-budget-mb", serve.memory_budget_mb,
                    "Memory for running activations (their limits) and warm containers; idle ones are "
-                   "unloaded least recently used first, then invocations queue")
+                   "unloaded least recently used first, then invocations queue (0: 3/4 of physical memory)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 24));
+      ->check(CLI::Range(0, 1 << 24));
   serve_cmd
       ->add_option("--max-per-action", serve.max_per_action,
                    "Activations of one action in flight at once; more queue (0: the memory budget decides)")

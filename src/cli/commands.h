@@ -73,7 +73,7 @@ struct ServeFlags {
   int io_threads = 1;
   size_t max_activations = 4096;
   uint64_t keep_alive_ms = 10 * 60 * 1000;
-  uint64_t memory_budget_mb = 2048;
+  uint64_t memory_budget_mb = 0;  // 0: three quarters of the machine's memory
   size_t max_queued = 1024;
   uint64_t max_per_action = 0;
 };

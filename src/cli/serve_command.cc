@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -123,6 +124,12 @@ int RunServe(const ServeFlags& flags) {
   controller::InvokerOptions invoker_options;
   invoker_options.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
   invoker_options.memory_budget_bytes = flags.memory_budget_mb << 20;
+  if (flags.memory_budget_mb == 0) {
+    // The machine is the budget: three quarters of it, the rest for the
+    // system, the platform itself and the page cache.
+    uint64_t physical = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+    invoker_options.memory_budget_bytes = std::max<uint64_t>(physical / 4 * 3, 256ull << 20);
+  }
   invoker_options.max_queued = flags.max_queued;
   invoker_options.max_per_action = flags.max_per_action;
   auto invoker = std::make_unique<controller::Invoker>(**executor, **store, invoker_options);
@@ -156,8 +163,9 @@ int RunServe(const ServeFlags& flags) {
   fmt::print("{}\n", (*server)->bound_address());
   fmt::print("wsk property set --apihost http://{} --auth {}\n", (*server)->bound_address(), *credential);
   std::fflush(stdout);
-  fmt::print(stderr, "wow serve: listening on http://{} (engine {}, data dir {}, keep-alive {} ms)\n",
-             (*server)->bound_address(), options.engine, data_dir.string(), flags.keep_alive_ms);
+  fmt::print(stderr, "wow serve: listening on http://{} (engine {}, data dir {}, keep-alive {} ms, budget {} MiB)\n",
+             (*server)->bound_address(), options.engine, data_dir.string(), flags.keep_alive_ms,
+             invoker_options.memory_budget_bytes >> 20);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
