@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -312,16 +313,30 @@ class Service {
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
+    // fork + exec rather than posix_spawn: the child asks to be killed when
+    // the test dies, so a crashed test leaves no server behind. Between fork
+    // and exec only async-signal-safe calls.
+    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = ::open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = ::open(err_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_t parent = ::getpid();
+    pid_ = (in < 0 || out < 0 || err < 0) ? -1 : ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the test died before prctl
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    int fork_errno = errno;
+    for (int fd : {in, out, err}) {
+      if (fd >= 0) ::close(fd);
+    }
+    if (pid_ < 0) {
       pid_ = -1;
-      ADD_FAILURE() << "posix_spawn " << kWow << ": " << strerror(rc);
+      ADD_FAILURE() << "cannot start " << kWow << ": " << strerror(fork_errno);
       return false;
     }
 
