@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace wow {
 
 // Deep enough for real documents (the guest SDK allows 512 too); the parser
@@ -32,6 +34,16 @@ Result<boost::json::value> ParseJson(std::string_view text) {
 }
 
 std::string ToJson(const boost::json::value& value) { return boost::json::serialize(value); }
+
+std::optional<uint64_t> WholeNumber(const boost::json::value& v) {
+  if (v.is_uint64()) return v.get_uint64();
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
+  if (v.is_double()) {
+    double d = v.get_double();
+    if (d >= 0 && d < 1.8e19 && std::floor(d) == d) return static_cast<uint64_t>(d);
+  }
+  return std::nullopt;
+}
 
 boost::json::value ParseParamValue(std::string_view text) {
   auto parsed = ParseJson(text);

@@ -31,5 +31,20 @@ TEST(JsonTest, ParamValueLikeWsk) {
   EXPECT_TRUE(ParseParamValue("{\"x\":1}").is_object());
 }
 
+TEST(JsonTest, WholeNumbers) {
+  EXPECT_EQ(WholeNumber(boost::json::value(42)), 42u);
+  EXPECT_EQ(WholeNumber(boost::json::value(42u)), 42u);
+  EXPECT_EQ(WholeNumber(boost::json::value(16.0)), 16u);
+  EXPECT_EQ(WholeNumber(boost::json::value(16.7)), std::nullopt);
+  EXPECT_EQ(WholeNumber(boost::json::value(-1)), std::nullopt);
+  EXPECT_EQ(WholeNumber(boost::json::value("16")), std::nullopt);
+  EXPECT_EQ(WholeNumber(boost::json::value(nullptr)), std::nullopt);
+}
+
+TEST(JsonTest, NestingUpTo512LevelsParses) {
+  EXPECT_TRUE(ParseJson(std::string(500, '[') + std::string(500, ']')).ok());
+  EXPECT_FALSE(ParseJson(std::string(600, '[') + std::string(600, ']')).ok());
+}
+
 }  // namespace
 }  // namespace wow

@@ -23,12 +23,8 @@ const json::value* Member(const json::object& o, std::string_view key) { return 
 
 // A whole number member of an object, if present and whole.
 std::optional<uint64_t> WholeMember(const json::object* o, std::string_view key) {
-  if (o == nullptr) return std::nullopt;
-  const json::value* v = o->if_contains(key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64() && v->get_int64() >= 0) return static_cast<uint64_t>(v->get_int64());
-  return std::nullopt;
+  const json::value* v = o != nullptr ? o->if_contains(key) : nullptr;
+  return v != nullptr ? WholeNumber(*v) : std::nullopt;
 }
 
 const char* StatusText(abi::ActivationStatus s) {

@@ -33,12 +33,8 @@ std::optional<Reply> ParseObject(std::string_view body, json::object& out) {
 }
 
 // A whole non-negative number from a JSON number or a string of digits.
-std::optional<uint64_t> WholeNumber(const json::value& v) {
-  if (v.is_uint64()) return v.get_uint64();
-  if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
-  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1e18 && std::floor(v.get_double()) == v.get_double()) {
-    return static_cast<uint64_t>(v.get_double());
-  }
+std::optional<uint64_t> WholeNumberOrDigits(const json::value& v) {
+  if (auto n = WholeNumber(v)) return n;
   if (const auto* s = v.if_string()) {
     uint64_t ms = 0;
     auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), ms);
@@ -91,14 +87,14 @@ std::optional<Reply> ParseInitBody(std::string_view body, executor::InitRequest&
     if (!limits->is_object()) return Error(HttpStatus::bad_request, "The init field `limits` must be an object.");
     const json::object& l = limits->as_object();
     if (const json::value* memory = l.if_contains("memory")) {
-      auto mb = WholeNumber(*memory);
+      auto mb = WholeNumberOrDigits(*memory);
       if (!mb || *mb == 0 || *mb >= 4096) {
         return Error(HttpStatus::bad_request, "limits.memory must be a whole number of MB between 1 and 4095.");
       }
       out.memory_mb = *mb;
     }
     if (const json::value* timeout = l.if_contains("timeout")) {
-      auto ms = WholeNumber(*timeout);
+      auto ms = WholeNumberOrDigits(*timeout);
       if (!ms || *ms == 0) return Error(HttpStatus::bad_request, "limits.timeout must be a positive number of ms.");
       out.timeout_ms = *ms;
     }
@@ -119,7 +115,7 @@ std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& o
       continue;
     }
     if (key == "deadline") {
-      auto ms = WholeNumber(val);
+      auto ms = WholeNumberOrDigits(val);
       if (!ms) return Error(HttpStatus::bad_request, "deadline must be a time in milliseconds since the epoch.");
       out.deadline = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
     }

@@ -5,7 +5,6 @@
 #include <boost/url.hpp>
 #include <cctype>
 #include <charconv>
-#include <random>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -20,10 +19,8 @@ namespace {
 
 constexpr char kNotFound[] = "The requested resource does not exist.";
 
-std::string TransactionId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}", rng());
-}
+// The `code` of error bodies and the x-request-id header: half an activation id.
+std::string TransactionId() { return controller::Invoker::NewActivationId().substr(0, 16); }
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
