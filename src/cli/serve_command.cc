@@ -14,6 +14,7 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "common/files.h"
 #include "controller/invoker.h"
 #include "controller/store.h"
@@ -76,12 +77,7 @@ int RunServe(const ServeFlags& flags) {
     fmt::print(stderr, "wow serve: --auth must be UUID:KEY\n");
     return kExitUsage;
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  StopSignals stop;  // before any thread starts
 
   fs::path data_dir = flags.engine.data_dir;
   std::error_code ec;
@@ -167,9 +163,7 @@ int RunServe(const ServeFlags& flags) {
              (*server)->bound_address(), options.engine, data_dir.string(), flags.keep_alive_ms,
              invoker_options.memory_budget_bytes >> 20);
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  fmt::print(stderr, "wow serve: {} received, finishing running activations\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  fmt::print(stderr, "wow serve: {} received, finishing running activations\n", stop.Wait());
   (*server)->Stop();        // no new requests; answers in flight go out
   invoker->Drain();         // queued activations run too: none accepted is lost
   (*executor)->Shutdown();  // every accepted activation completes its record

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
@@ -25,14 +26,7 @@ int RunService(const ServiceFlags& flags) {
     return kExitUsage;
   }
 
-  // Signals are taken by sigwait below: block them before any thread starts
-  // so every thread inherits the mask (the deadline timer's signal stays open).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  StopSignals stop;  // before any thread starts
 
   executor::ExecutorOptions options;
   options.engine = flags.engine.engine;
@@ -77,10 +71,8 @@ int RunService(const ServiceFlags& flags) {
              flags.workers > 0 ? flags.workers : static_cast<int>(std::thread::hardware_concurrency()),
              flags.engine.data_dir);
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  fmt::print(stderr, "wow {}: {} received, finishing running activations\n", command,
-             sig == SIGINT ? "SIGINT" : "SIGTERM");
+  const char* signal_name = stop.Wait();
+  fmt::print(stderr, "wow {}: {} received, finishing running activations\n", command, signal_name);
   (*server)->Stop();
   executor->reset();  // waits for accepted activations
   return kExitOk;

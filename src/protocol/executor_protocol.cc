@@ -9,12 +9,9 @@ namespace wow::protocol {
 using http::HttpStatus;
 
 void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) {
-  unsigned version = request.version();
-  bool keep_alive = request.keep_alive();
-  auto reply = [version, keep_alive, respond](Reply r) { respond(ToResponse(version, keep_alive, std::move(r))); };
+  Replier reply = ReplierFor(request, respond);
   // /{container_id}/{init|run|destroy}
-  std::string_view target = request.target();
-  target = target.substr(0, target.find('?'));
+  std::string_view target = TargetPath(request);
   size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
   if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) {
     return reply(

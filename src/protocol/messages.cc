@@ -163,6 +163,17 @@ Reply RunReply(const Result<abi::ActivationResult>& result) {
   return Reply{status, ToJson(result->result)};
 }
 
+Replier ReplierFor(const http::Request& request, http::Responder respond) {
+  return [version = request.version(), keep_alive = request.keep_alive(), respond = std::move(respond)](Reply r) {
+    respond(ToResponse(version, keep_alive, std::move(r)));
+  };
+}
+
+std::string_view TargetPath(const http::Request& request) {
+  std::string_view target = request.target();
+  return target.substr(0, target.find('?'));
+}
+
 http::Response ToResponse(unsigned version, bool keep_alive, Reply reply) {
   http::Response response(reply.status, version);
   response.set(boost::beast::http::field::server, "wow");

@@ -4,6 +4,7 @@
 // `wow proxy` (POST /init, /run) and `wow executor` (POST /{id}/init, /run):
 // request bodies in, HTTP status + JSON body out.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,5 +46,13 @@ Reply RunReply(const Result<abi::ActivationResult>& result);
 
 // Binds a reply to a request's HTTP version and keep-alive.
 http::Response ToResponse(unsigned version, bool keep_alive, Reply reply);
+
+// Answers `request` through `respond`: callable from any thread, copyable,
+// and it does not keep the request alive.
+using Replier = std::function<void(Reply)>;
+Replier ReplierFor(const http::Request& request, http::Responder respond);
+
+// The request's path without its query string.
+std::string_view TargetPath(const http::Request& request);
 
 }  // namespace wow::protocol

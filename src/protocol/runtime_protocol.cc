@@ -7,11 +7,8 @@ namespace wow::protocol {
 using http::HttpStatus;
 
 void RuntimeProtocol::Handle(http::Request&& request, http::Responder respond) {
-  unsigned version = request.version();
-  bool keep_alive = request.keep_alive();
-  auto reply = [version, keep_alive, respond](Reply r) { respond(ToResponse(version, keep_alive, std::move(r))); };
-  std::string_view target = request.target();
-  target = target.substr(0, target.find('?'));
+  Replier reply = ReplierFor(request, respond);
+  std::string_view target = TargetPath(request);
   bool init = target == "/init";
   bool run = target == "/run";
   if (!init && !run) return reply({HttpStatus::not_found, http::JsonError("Not found: use POST /init or /run.")});
