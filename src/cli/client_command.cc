@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "cli/commands.h"
+#include "cli/params.h"
 #include "common/base64.h"
 #include "common/files.h"
 #include "common/json.h"
@@ -69,30 +70,6 @@ bool IsValidUtf8(std::string_view s) {
     i += len;
   }
   return true;
-}
-
-Result<std::string> ReadStdin() {
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) text.append(buf, n);
-  if (std::ferror(stdin)) return Status::IoError("cannot read parameters from stdin");
-  return text;
-}
-
-// -P files in order, then -p pairs; later keys win.
-Result<json::object> MergeParams(const std::vector<std::string>& files,
-                                 const std::vector<std::pair<std::string, std::string>>& pairs) {
-  json::object params;
-  for (const auto& file : files) {
-    WOW_ASSIGN_OR_RETURN(std::string text, file == "-" ? ReadStdin() : ReadFile(file));
-    auto value = ParseJson(text);
-    if (!value.ok()) return value.status().WithContext(file);
-    if (!value->is_object()) return Status::InvalidArgument(file + ": parameters must be a JSON object");
-    for (auto& [k, v] : value->as_object()) params[k] = v;
-  }
-  for (const auto& [key, value] : pairs) params[key] = ParseParamValue(value);
-  return params;
 }
 
 json::array KeyValues(const json::object& object) {
@@ -432,7 +409,7 @@ Result<json::object> BuildActionBody(const ActionFlags& flags, const EntityName&
   } else if (!flags.main.empty()) {
     return Status::InvalidArgument("--main needs FILE");
   }
-  WOW_ASSIGN_OR_RETURN(json::object params, MergeParams(flags.param_files, flags.params));
+  WOW_ASSIGN_OR_RETURN(json::object params, MergeParams(flags.param_files, flags.params, EmptyStdin::kMalformed));
   if (!update || !params.empty()) body["parameters"] = KeyValues(params);
   json::object annotations;
   for (const auto& [key, value] : flags.annotations) annotations[key] = ParseParamValue(value);
@@ -447,7 +424,7 @@ Result<json::object> BuildActionBody(const ActionFlags& flags, const EntityName&
 }
 
 Result<json::object> BuildInvokeParams(const ActionFlags& flags) {
-  return MergeParams(flags.param_files, flags.params);
+  return MergeParams(flags.param_files, flags.params, EmptyStdin::kMalformed);
 }
 
 std::string PrettyJson(const json::value& value) {

@@ -7,6 +7,7 @@
 #include "abi/action_runner.h"
 #include "cli/commands.h"
 #include "cli/module_file.h"
+#include "cli/params.h"
 #include "common/files.h"
 #include "common/json.h"
 #include "wasm/engine_factory.h"
@@ -19,35 +20,10 @@ using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-Result<std::string> ReadStdin() {
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) text.append(buf, n);
-  if (std::ferror(stdin)) return Status::IoError("cannot read parameters from stdin");
-  // An empty stdin means no parameters, as for the native builds.
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) text = "{}";
-  return text;
-}
-
-// -P files first, then -p pairs, so single parameters override files.
-Result<std::string> BuildParams(const RunFlags& flags) {
-  boost::json::object params;
-  for (const auto& file : flags.param_files) {
-    WOW_ASSIGN_OR_RETURN(std::string text, file == "-" ? ReadStdin() : ReadFile(file));
-    auto value = ParseJson(text);
-    if (!value.ok()) return value.status().WithContext(file);
-    if (!value->is_object()) return Status::InvalidArgument(file + ": parameters must be a JSON object");
-    for (auto& [k, v] : value->as_object()) params[k] = v;
-  }
-  for (const auto& [key, value] : flags.params) params[key] = ParseParamValue(value);
-  return ToJson(params);
-}
-
 }  // namespace
 
 int RunRun(const RunFlags& flags) {
-  auto params = BuildParams(flags);
+  auto params = MergeParams(flags.param_files, flags.params, EmptyStdin::kNoParameters);
   if (!params.ok()) {
     fmt::print(stderr, "wow run: {}\n", params.status().ToString());
     return kExitUsage;
@@ -79,7 +55,7 @@ int RunRun(const RunFlags& flags) {
   abi::ActivationRequest request;
   request.action_name =
       flags.action_name.empty() ? std::filesystem::path(flags.module_path).stem().string() : flags.action_name;
-  request.params_json = std::move(params).value();
+  request.params_json = ToJson(*params);
   request.env = flags.env;
   request.capabilities = caps;
   request.limits.memory_bytes = flags.memory_mb << 20;

@@ -449,7 +449,7 @@ json::object Invoker::FailedRecord(const Invocation& inv, const Status& status, 
                                  : Response("whisk internal error", 3, std::move(error));
   record["logs"] = json::array();
   record["annotations"].as_array().push_back(Annotation("waitTime", now - EpochMs(inv.arrival)));
-  if (init_ms > 0) record["annotations"].as_array().push_back(Annotation("initTime", int64_t(init_ms + 0.5)));
+  if (init_ms > 0) record["annotations"].as_array().push_back(Annotation("initTime", std::llround(init_ms)));
   return record;
 }
 
