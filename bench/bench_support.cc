@@ -1,25 +1,15 @@
 #include "bench_support.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 
-#include <fmt/format.h>
-
+#include "evaluation/native_process.h"
 #include "wasm/module_reader.h"
-
-extern char** environ;
 
 namespace wow::bench {
 namespace {
@@ -125,74 +115,17 @@ ProcessMemory ReadProcessMemory() {
 }
 
 Result<NativeRun> RunNative(const std::filesystem::path& program, std::string_view stdin_data) {
-  int in_pipe[2], out_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Status::IoError("pipe failed");
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    ::close(in_pipe[0]);
-    ::close(in_pipe[1]);
-    return Status::IoError("pipe failed");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  std::string path = program.string();
-  char* argv[] = {path.data(), nullptr};
-  auto start = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  if (rc != 0) {
-    ::close(in_pipe[1]);
-    ::close(out_pipe[0]);
-    return Status::IoError(fmt::format("cannot run {}: {}", path, std::strerror(rc)));
-  }
-  // Feed stdin and drain stdout together, so neither side blocks on a full pipe.
-  std::string out;
-  size_t written = 0;
-  int in_fd = in_pipe[1];
-  if (stdin_data.empty()) {
-    ::close(in_fd);
-    in_fd = -1;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  while (true) {
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    int n = ::poll(fds, in_fd >= 0 ? 2 : 1, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (in_fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t w = ::write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
-      if (w > 0) written += static_cast<size_t>(w);
-      if (w < 0 || written == stdin_data.size()) {
-        ::close(in_fd);
-        in_fd = -1;
-      }
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      char buf[4096];
-      ssize_t r = ::read(out_pipe[0], buf, sizeof buf);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      out.append(buf, static_cast<size_t>(r));
-    }
-  }
-  if (in_fd >= 0) ::close(in_fd);
-  ::close(out_pipe[0]);
-  int status = 0;
-  struct rusage usage {};
-  while (::wait4(pid, &status, 0, &usage) < 0) {
-    if (errno != EINTR) return Status::IoError("wait4 failed");
-  }
+  // The same spawn path as the evaluation's process-per-request baseline.
+  eval::ProcessOptions options;
+  options.argv = {program.string()};
+  options.stdin_data = std::string(stdin_data);
+  WOW_ASSIGN_OR_RETURN(eval::ProcessResult process, eval::RunProcess(std::move(options)));
+  std::fwrite(process.err.data(), 1, process.err.size(), stderr);  // the program's stderr is ours, as ever
   NativeRun run;
-  run.elapsed = std::chrono::steady_clock::now() - start;
-  auto tv = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
-  run.cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  size_t nl = out.rfind('\n');
-  run.last_line = nl == std::string::npos ? out : out.substr(nl + 1);
+  run.exit_code = process.signal != 0 ? 128 + process.signal : process.exit_code;
+  run.last_line = std::string(eval::LastNonEmptyLine(process.out));
+  run.elapsed = process.elapsed;
+  run.cpu = process.cpu;
   return run;
 }
 

@@ -54,6 +54,17 @@ std::optional<int> ParseInt(std::string_view s, int lo, int hi) {
 
 double NsToUs(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+// Nearest rank: ceil(p/100 * n), 1-based; rank 0 (p = 0) means the minimum.
+// Returns the 0-based index into `n` sorted samples (n > 0).
+size_t NearestRankIndex(size_t n, double p) {
+  p = std::clamp(p, 0.0, 100.0);
+  // The small epsilon keeps e.g. 0.9 * 100 = 90.00000000000001 at rank 90.
+  const double exact = p / 100.0 * static_cast<double>(n);
+  size_t rank = static_cast<size_t>(std::ceil(exact - 1e-9));
+  rank = std::clamp<size_t>(rank, 1, n);
+  return rank - 1;
+}
+
 }  // namespace
 
 std::string Url::HostHeader() const {
@@ -176,13 +187,12 @@ std::optional<std::vector<int>> ParseConnectionList(std::string_view text, std::
 
 uint64_t Percentile(std::span<const uint64_t> sorted, double p) {
   if (sorted.empty()) return 0;
-  p = std::clamp(p, 0.0, 100.0);
-  // Nearest rank: ceil(p/100 * n), 1-based; rank 0 (p = 0) means the minimum.
-  // The small epsilon keeps e.g. 0.9 * 100 = 90.00000000000001 at rank 90.
-  const double exact = p / 100.0 * static_cast<double>(sorted.size());
-  size_t rank = static_cast<size_t>(std::ceil(exact - 1e-9));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
+  return sorted[NearestRankIndex(sorted.size(), p)];
+}
+
+double Percentile(std::span<const double> sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[NearestRankIndex(sorted.size(), p)];
 }
 
 LoadSummary Summarize(int connections, int threads, double seconds, LoadCounts counts) {

@@ -42,6 +42,8 @@ std::optional<std::vector<int>> ParseConnectionList(std::string_view text, std::
 // such that at least p% of all samples are <= it (p in [0, 100]; p = 0 gives the
 // minimum). Returns 0 for no samples. p50 of 1..100 is 50, p99 is 99, p100 is 100.
 uint64_t Percentile(std::span<const uint64_t> sorted, double p);
+// The same nearest rank over doubles (bench/evaluation's statistics use it).
+double Percentile(std::span<const double> sorted, double p);
 
 // What one closed-loop run at a fixed connection count measured.
 struct LoadSummary {

@@ -129,7 +129,7 @@ static void sha256_of(const unsigned char* data, size_t n,
 
 static int hash(const char* params, size_t len, wow_output* out) {
   wow_buf input = WOW_BUF_INIT;
-  int64_t iterations;
+  int64_t iterations = kDefaultIterations; /* set by wow_param_int; -Oz cannot see that */
   if (!wow_param_string(params, len, "input", kDefaultInput, &input, out) ||
       !wow_param_int(params, len, "iterations", kDefaultIterations, &iterations,
                      out)) {

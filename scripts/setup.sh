@@ -13,6 +13,8 @@ PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
   # Rust guests in WOW's style (tests): rust-lld is lld-14, only recommended.
   rustc libstd-rust-dev-wasm32 lld-14
+  # The paper's evaluation (bench/evaluation): the Docker baseline and the plots.
+  docker.io gnuplot-nox
 )
 
 missing=()
