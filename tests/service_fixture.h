@@ -8,7 +8,6 @@
 // captured streams and wait for OpenWhisk's end-of-activation sentinels.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,7 +15,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +36,7 @@
 #include "common/json.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "whisk_process.h"
 
 extern char** environ;
 
@@ -52,7 +51,6 @@ inline const fs::path kWow = fs::path(WOW_BINARY_DIR) / "wow";
 inline const fs::path kExamples = fs::path(WOW_BINARY_DIR) / "examples";
 inline const fs::path kGuests = fs::path(WOW_TEST_GUEST_DIR);
 inline const fs::path kGuestSources = fs::path(WOW_SOURCE_DIR) / "tests" / "guests";
-inline constexpr std::string_view kSentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 
 inline fs::path Example(std::string_view name) { return kExamples / (std::string(name) + ".wasm"); }
 inline fs::path Guest(std::string_view name) { return kGuests / (std::string(name) + ".wasm"); }
@@ -69,12 +67,6 @@ inline json::value Json(std::string_view text) {
   return v.ok() ? std::move(v).value() : json::value();
 }
 
-// The file's content, or "" when it cannot be read.
-inline std::string ReadText(const fs::path& path) {
-  auto text = ReadFile(path);
-  return text.ok() ? std::move(text).value() : std::string();
-}
-
 inline std::string Base64File(const fs::path& path) {
   auto bytes = ReadFile(path);
   EXPECT_TRUE(bytes.ok()) << path << ": " << bytes.status().ToString();
@@ -89,19 +81,6 @@ inline std::string InitBody(std::string code, bool binary = true, json::object e
 }
 inline std::string InitModule(const fs::path& module, json::object extra = {}) {
   return InitBody(Base64File(module), true, std::move(extra));
-}
-
-// {"value":<params>, ...extra}
-inline std::string RunBody(json::value params, json::object extra = {}) {
-  json::object body = std::move(extra);
-  body["value"] = std::move(params);
-  return ToJson(body);
-}
-
-// An OpenWhisk deadline: epoch milliseconds, as a string, `ms` from now.
-inline std::string DeadlineIn(milliseconds ms) {
-  auto t = std::chrono::system_clock::now() + ms;
-  return std::to_string(std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count());
 }
 
 inline double MsSince(Clock::time_point start) {
@@ -144,17 +123,6 @@ inline Reply ToReply(Result<http::Response> response) {
 }
 
 enum class Stream { kStdout, kStderr };
-
-inline std::vector<std::string> SplitLines(std::string_view text) {
-  std::vector<std::string> lines;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    lines.emplace_back(text.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return lines;
-}
 
 // A `wow proxy` or `wow executor` child process.
 class Service {
@@ -313,30 +281,10 @@ class Service {
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
 
-    // fork + exec rather than posix_spawn: the child asks to be killed when
-    // the test dies, so a crashed test leaves no server behind. Between fork
-    // and exec only async-signal-safe calls.
-    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = ::open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = ::open(err_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_t parent = ::getpid();
-    pid_ = (in < 0 || out < 0 || err < 0) ? -1 : ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);  // the test died before prctl
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-    int fork_errno = errno;
-    for (int fd : {in, out, err}) {
-      if (fd >= 0) ::close(fd);
-    }
+    pid_ = SpawnCaptured(argv.data(), envp.data(), out_file_, err_file_);
     if (pid_ < 0) {
-      pid_ = -1;
-      ADD_FAILURE() << "cannot start " << kWow << ": " << strerror(fork_errno);
+      int spawn_errno = errno;
+      ADD_FAILURE() << "cannot start " << kWow << ": " << strerror(spawn_errno);
       return false;
     }
 

@@ -3,16 +3,16 @@
 // line and talks OpenWhisk's action-runtime protocol to it. The actions are
 // the examples' native builds and shell scripts written here.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../tests/whisk_process.h"
 #include "common/base64.h"
 #include "common/files.h"
 #include "common/json.h"
@@ -42,23 +43,11 @@ using std::chrono::milliseconds;
 
 const fs::path kProxy = WOW_ACTION_PROXY;
 const fs::path kNative = fs::path(WOW_BINARY_DIR) / "examples" / "native";
-constexpr std::string_view kSentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
-
-std::string ReadText(const fs::path& path) {
-  auto text = ReadFile(path);
-  return text.ok() ? std::move(text).value() : std::string();
-}
-
-std::vector<std::string> Lines(std::string_view text) {
-  std::vector<std::string> lines;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    lines.emplace_back(text.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return lines;
-}
+using test::DeadlineIn;
+using test::kSentinel;
+using test::ReadText;
+using test::RunBody;
+using test::SplitLines;
 
 size_t Count(const std::vector<std::string>& lines, std::string_view line) {
   size_t n = 0;
@@ -78,18 +67,6 @@ std::string InitFile(const fs::path& program, json::object env = {}) {
   return InitBody(Base64Encode(bytes.ok() ? *bytes : ""), true, std::move(env));
 }
 std::string InitScript(std::string_view body) { return InitBody(Base64Encode("#!/bin/sh\n" + std::string(body))); }
-
-// {"value":<params>, ...extra}
-std::string RunBody(json::value params = json::object(), json::object extra = {}) {
-  extra["value"] = std::move(params);
-  return ToJson(extra);
-}
-
-// Epoch milliseconds `ms` from now, as OpenWhisk sends it (a string).
-std::string DeadlineIn(milliseconds ms) {
-  auto t = std::chrono::system_clock::now() + ms;
-  return std::to_string(std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count());
-}
 
 struct Reply {
   unsigned status = 0;  // 0: the request failed (see body)
@@ -117,21 +94,12 @@ class Proxy {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no proxy behind
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execve(argv[0], argv.data(), environ);
-      ::_exit(127);
+    pid_ = test::SpawnCaptured(argv.data(), environ, out_, err_);
+    if (pid_ < 0) {
+      int spawn_errno = errno;
+      ADD_FAILURE() << "cannot start " << kProxy << ": " << std::strerror(spawn_errno);
+      return;
     }
-    for (int fd : {in, out, err}) ::close(fd);
     WaitForAddress();
   }
 
@@ -169,13 +137,14 @@ class Proxy {
   // Polls until stdout and stderr each hold `n` sentinel lines.
   bool WaitForSentinels(size_t n, milliseconds timeout = 10s) const {
     for (auto deadline = Clock::now() + timeout; Clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
-      if (Count(Lines(Stdout()), kSentinel) >= n && Count(Lines(Stderr()), kSentinel) >= n) return true;
+      if (Count(SplitLines(Stdout()), kSentinel) >= n && Count(SplitLines(Stderr()), kSentinel) >= n) return true;
     }
     return false;
   }
 
   // SIGTERM; the exit code, -1 after a signal death, -2 when it does not exit within `timeout`.
   int Stop(milliseconds timeout = 10s) {
+    if (pid_ <= 0) return -1;  // never started, or stopped already: kill(-1) would signal every process
     ::kill(pid_, SIGTERM);
     for (auto deadline = Clock::now() + timeout; Clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
       int status = 0;
@@ -249,8 +218,8 @@ TEST_F(ActionProxyTest, EchoReturnsItsParametersAndLogs) {
   EXPECT_EQ(run.json, params);
 
   ASSERT_TRUE(proxy_->WaitForSentinels(1)) << proxy_->Describe();
-  auto out = Lines(proxy_->Stdout());
-  auto err = Lines(proxy_->Stderr());
+  auto out = SplitLines(proxy_->Stdout());
+  auto err = SplitLines(proxy_->Stderr());
   std::string log = "echo: " + std::to_string(ToJson(params).size()) + " bytes";
   ASSERT_EQ(Count(out, log), 1u) << proxy_->Describe();
   // The log comes before the sentinel and the result line is not a log.
@@ -350,8 +319,8 @@ TEST_F(ActionProxyTest, FailingProcessNamesItsStatus) {
   EXPECT_EQ(run.status, 502u) << run;
   EXPECT_EQ(run.Error(), "The action exited with status 3.");
   ASSERT_TRUE(proxy_->WaitForSentinels(1));
-  EXPECT_EQ(Count(Lines(proxy_->Stdout()), "some log"), 1u) << proxy_->Describe();
-  EXPECT_EQ(Count(Lines(proxy_->Stderr()), "oops"), 1u) << proxy_->Describe();
+  EXPECT_EQ(Count(SplitLines(proxy_->Stdout()), "some log"), 1u) << proxy_->Describe();
+  EXPECT_EQ(Count(SplitLines(proxy_->Stderr()), "oops"), 1u) << proxy_->Describe();
 }
 
 TEST_F(ActionProxyTest, ProcessKilledBySignalIsNamed) {
@@ -437,7 +406,7 @@ printf '{"id":"%s","ns":"%s","name":"%s","key":"%s","deadline":"%s","init":"%s",
                     {"cwd", fs::canonical(proxy_->action_dir()).string()}};
   EXPECT_EQ(run.json, want);
   ASSERT_TRUE(proxy_->WaitForSentinels(1));
-  EXPECT_EQ(Count(Lines(proxy_->Stdout()), R"(params: {"x":1})"), 1u) << proxy_->Describe();
+  EXPECT_EQ(Count(SplitLines(proxy_->Stdout()), R"(params: {"x":1})"), 1u) << proxy_->Describe();
 }
 
 TEST_F(ActionProxyTest, ConcurrentRunsEachGetAProcess) {

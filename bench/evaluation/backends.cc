@@ -280,8 +280,11 @@ constexpr char kServeAuth[] =
 
 class ServePlatform : public Platform {
  public:
-  ServePlatform(Artifacts artifacts, ServiceOptions options, ServiceProcess serve)
-      : artifacts_(std::move(artifacts)), options_(std::move(options)), serve_(std::move(serve)) {}
+  ServePlatform(Artifacts artifacts, ServiceOptions options, std::chrono::milliseconds keep_alive, ServiceProcess serve)
+      : artifacts_(std::move(artifacts)),
+        options_(std::move(options)),
+        keep_alive_(keep_alive),
+        serve_(std::move(serve)) {}
   std::string name() const override { return "wow serve"; }
 
   Status Deploy(const ActionSpec& action) override {
@@ -336,6 +339,7 @@ class ServePlatform : public Platform {
   // restart (its store keeps the actions): restarting it on the same data
   // directory drops every warm container. Called with no invocation running.
   void DropIdle() override {
+    if (keep_alive_.count() == 0) return;  // nothing stays warm: a restart would only add first-use costs
     std::lock_guard<std::mutex> lock(mu_);
     clients_.clear();
     serve_.Stop();
@@ -381,6 +385,7 @@ class ServePlatform : public Platform {
 
   Artifacts artifacts_;
   ServiceOptions options_;
+  std::chrono::milliseconds keep_alive_;
   ServiceProcess serve_;
   std::mutex mu_;
   std::vector<std::unique_ptr<http::Client>> clients_;
@@ -474,8 +479,8 @@ Result<std::unique_ptr<Platform>> MakeServePlatform(Artifacts artifacts, Workspa
   service.die_with_thread = true;
   auto serve = ServiceProcess::Start(service);
   if (!serve.ok()) return serve.status();
-  return std::unique_ptr<Platform>(
-      std::make_unique<ServePlatform>(std::move(artifacts), std::move(service), std::move(serve).value()));
+  return std::unique_ptr<Platform>(std::make_unique<ServePlatform>(std::move(artifacts), std::move(service),
+                                                                   options.keep_alive, std::move(serve).value()));
 }
 
 }  // namespace wow::bench::eval

@@ -23,6 +23,7 @@
 
 #include "common/files.h"
 #include "common/json.h"
+#include "http/deadline_stream.h"
 
 extern char** environ;
 
@@ -39,66 +40,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // ---- HTTP over a unix socket ------------------------------------------------------------------------------------
-
-// Waits until `fd` is ready for `events` or `deadline` passes.
-bool WaitReady(int fd, short events, Clock::time_point deadline, beast::error_code& ec) {
-  for (;;) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      ec = beast::error::timeout;
-      return false;
-    }
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) {
-      ec = beast::error_code(errno, beast::system_category());
-      return false;
-    }
-  }
-}
-
-// A non-blocking socket that Beast sees as a blocking stream failing with `timeout` at a deadline (as in
-// http/client.cc, for a unix socket).
-class DeadlineStream {
- public:
-  DeadlineStream(local::socket& socket, Clock::time_point deadline) : socket_(socket), deadline_(deadline) {}
-
-  template <class Buffers>
-  size_t read_some(const Buffers& buffers, beast::error_code& ec) {
-    for (;;) {
-      size_t n = socket_.read_some(buffers, ec);
-      if (ec != net::error::would_block && ec != net::error::try_again) return n;
-      if (!WaitReady(socket_.native_handle(), POLLIN, deadline_, ec)) return 0;
-    }
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& buffers, beast::error_code& ec) {
-    for (;;) {
-      size_t n = socket_.write_some(buffers, ec);
-      if (ec != net::error::would_block && ec != net::error::try_again) return n;
-      if (!WaitReady(socket_.native_handle(), POLLOUT, deadline_, ec)) return 0;
-    }
-  }
-  template <class Buffers>
-  size_t read_some(const Buffers& buffers) {
-    beast::error_code ec;
-    size_t n = read_some(buffers, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& buffers) {
-    beast::error_code ec;
-    size_t n = write_some(buffers, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
-  }
-
- private:
-  local::socket& socket_;
-  Clock::time_point deadline_;
-};
 
 struct ApiResponse {
   int status = 0;
@@ -131,7 +72,7 @@ Result<ApiResponse> Exchange(const path& socket_path, bh::request<Body>& req, st
       }
       return Status::IoError(what + ": cannot connect to " + socket_path.string() + ": " + std::strerror(err));
     }
-    DeadlineStream stream(socket, deadline);
+    http::DeadlineStream stream(socket, deadline);
     req.set(bh::field::host, "docker");
     req.set(bh::field::user_agent, "wow-bench");
     req.keep_alive(false);

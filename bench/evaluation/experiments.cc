@@ -342,8 +342,6 @@ void RunSkewed(const Environment& env, Results& results) {
 
 // ---- memory per warm container ------------------------------------------------------------
 
-constexpr const char* kMemoryModules[] = {"hash_oz", "hash", "hash_o0"};
-
 int MemorySteps(const Environment& env) { return static_cast<int>(env.platforms.size()); }
 
 void RunMemory(const Environment& env, Results& results) {

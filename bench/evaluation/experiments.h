@@ -104,6 +104,9 @@ struct SkewedSample {
   Invocation inv;
 };
 
+// The memory experiment's three sizes of hash (examples/CMakeLists.txt).
+inline constexpr const char* kMemoryModules[] = {"hash_oz", "hash", "hash_o0"};
+
 struct MemoryRow {
   PlatformKind platform;
   std::string module;  // "hash_oz", "hash", "hash_o0"

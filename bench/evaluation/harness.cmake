@@ -30,3 +30,8 @@ if(WOW_BUILD_TESTS)
     COMMAND "${CMAKE_CURRENT_LIST_DIR}/evaluation_smoke_test.sh" $<TARGET_FILE:evaluate>)
   set_tests_properties(evaluation_smoke_test PROPERTIES TIMEOUT 900)
 endif()
+
+# Unit tests of the harness: the invoker model (pool.h) over a fake backend of
+# in-process HTTP servers, and the outputs (outputs.h) on hand-made results.
+wow_test(pool_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pool_test.cc LIBS wow_eval_harness)
+wow_test(outputs_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/outputs_test.cc LIBS wow_eval_harness)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -51,8 +52,8 @@ std::map<PlatformKind, std::map<int, ColdLevel>> ColdByLevel(const Results& r) {
   std::map<PlatformKind, std::map<int, std::pair<size_t, size_t>>> counts;
   for (const auto& s : r.cold) {
     auto& c = counts[s.platform][s.concurrency];
+    if (!s.inv.ok) continue;  // failures are in the notes, neither cold nor warm
     c.second++;
-    if (!s.inv.ok) continue;
     if (s.inv.cold) {
       c.first++;
       starts[s.platform][s.concurrency].push_back(s.inv.cold_start_ms());
@@ -305,7 +306,7 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
         if (Has(info, k)) header.push_back("Docker / " + PlatformName(k));
     }
     std::vector<std::vector<std::string>> rows;
-    for (const char* module : {"hash_oz", "hash", "hash_o0"}) {
+    for (const char* module : kMemoryModules) {
       std::map<PlatformKind, const MemoryRow*> by;
       for (const auto& m : results.memory)
         if (m.module == module) by[m.platform] = &m;
@@ -472,10 +473,21 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     PlotSpec plot{
         .xlabel = "module", .ylabel = "MiB per warm container", .output = "memory.png", .kind = PlotKind::kBars};
     for (PlatformKind k : platforms) {
+      // Every module on every platform's rows, empty where not measured: the
+      // figure's clusters line up by row.
       std::vector<CsvRow> bars;
-      for (const auto& m : results.memory)
-        if (m.platform == k) bars.push_back({m.module, m.per_container_bytes / kMiB});
-      if (bars.empty()) continue;
+      bool any = false;
+      for (const char* module : kMemoryModules) {
+        double mib = std::numeric_limits<double>::quiet_NaN();
+        for (const auto& m : results.memory) {
+          if (m.platform == k && m.module == module) {
+            mib = m.per_container_bytes / kMiB;
+            any = true;
+          }
+        }
+        bars.push_back({module, mib});
+      }
+      if (!any) continue;
       std::string file = "memory_" + PlatformSlug(k) + ".csv";
       w.Csv(file, {"module", "mib"}, bars);
       plot.series.push_back({.label = PlatformName(k), .csv = file, .x = 1, .y = 2});

@@ -66,7 +66,10 @@ Status ContainerPool::Deploy(const ActionSpec& action) {
   auto body = backend_->InitBody(action);
   if (!body.ok()) return body.status();
   std::lock_guard<std::mutex> lock(mu_);
-  actions_[action.name] = Deployed{action, std::move(body).value()};
+  // Invocations read their entry unlocked: an entry is never replaced.
+  if (!actions_.try_emplace(action.name, Deployed{action, std::move(body).value()}).second) {
+    return Status::InvalidArgument("action " + action.name + " is already deployed");
+  }
   return Status::Ok();
 }
 
@@ -144,7 +147,7 @@ Invocation ContainerPool::Invoke(const std::string& action, const std::string& p
         committed_mb_ -= deployed->spec.memory_mb;
         live_--;
       }
-      room_.notify_one();
+      room_.notify_all();
       inv.error = "cold start: " + started.status().ToString();
       inv.latency_ms = MsBetween(arrival, Clock::now());
       return inv;

@@ -1,11 +1,12 @@
 #include "http/client.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <cerrno>
+
+#include "http/deadline_stream.h"
 
 namespace wow::http {
 
@@ -16,66 +17,6 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Waits until `fd` is ready for `events` or `deadline` passes.
-bool WaitReady(int fd, short events, Clock::time_point deadline, beast::error_code& ec) {
-  for (;;) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      ec = beast::error::timeout;
-      return false;
-    }
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) {
-      ec = beast::error_code(errno, beast::system_category());
-      return false;
-    }
-  }
-}
-
-// A non-blocking socket seen by Beast as a blocking stream whose operations fail with `timeout` at a deadline:
-// plain syscalls plus poll(), with no io_context round trips or timers per request.
-class DeadlineStream {
- public:
-  DeadlineStream(tcp::socket& socket, Clock::time_point deadline) : socket_(socket), deadline_(deadline) {}
-
-  template <class Buffers>
-  size_t read_some(const Buffers& buffers, beast::error_code& ec) {
-    for (;;) {
-      size_t n = socket_.read_some(buffers, ec);
-      if (ec != net::error::would_block && ec != net::error::try_again) return n;
-      if (!WaitReady(socket_.native_handle(), POLLIN, deadline_, ec)) return 0;
-    }
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& buffers, beast::error_code& ec) {
-    for (;;) {
-      size_t n = socket_.write_some(buffers, ec);
-      if (ec != net::error::would_block && ec != net::error::try_again) return n;
-      if (!WaitReady(socket_.native_handle(), POLLOUT, deadline_, ec)) return 0;
-    }
-  }
-  template <class Buffers>
-  size_t read_some(const Buffers& buffers) {
-    beast::error_code ec;
-    size_t n = read_some(buffers, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
-  }
-  template <class Buffers>
-  size_t write_some(const Buffers& buffers) {
-    beast::error_code ec;
-    size_t n = write_some(buffers, ec);
-    if (ec) throw beast::system_error(ec);
-    return n;
-  }
-
- private:
-  tcp::socket& socket_;
-  Clock::time_point deadline_;
-};
 
 std::string HostHeader(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
