@@ -40,6 +40,19 @@ std::string FirstLineOf(std::vector<std::string> argv) {
   return run->out.substr(0, run->out.find('\n'));
 }
 
+// One container through the whole cold path (create, start, /init, /run):
+// a daemon that starts but cannot run containers here (cgroups, overlayfs,
+// seccomp) is skipped with the reason instead of failing every experiment.
+Status ProbeDocker(const Environment& env) {
+  auto probe = MakePlatform(env, PlatformKind::kDocker, "docker-probe", {});
+  if (!probe.ok()) return probe.status();
+  ActionSpec action{.name = "probe", .example = "hash", .memory_mb = env.profile.action_memory_mb};
+  WOW_RETURN_IF_ERROR((*probe)->Deploy(action));
+  Invocation inv = (*probe)->Invoke(action.name, R"({"iterations": 1})");
+  if (!inv.ok) return Status::IoError("a probe container failed: " + inv.error);
+  return Status::Ok();
+}
+
 struct Flags {
   std::string profile = "quick";
   bool full = false;
@@ -118,8 +131,9 @@ int Run(const Flags& flags, const std::string& command) {
       info.versions.emplace_back("Docker Engine (dockerd)", dockerd->version());
       fs::create_directories(work.path() / "image");
       Status image = BuildProxyImage(env.artifacts, *env.docker, env.docker_image, work.path() / "image");
+      image = image.ok() ? ProbeDocker(env) : Status::IoError("building the image: " + image.message());
       if (!image.ok()) {
-        drop_docker("building the image: " + image.ToString());
+        drop_docker(image.message());
         env.docker.reset();
         dockerd.reset();
       }

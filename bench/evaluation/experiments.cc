@@ -356,18 +356,21 @@ void RunMemory(const Environment& env, Results& results) {
         a.distinct_module = true;  // no sharing of code between the k actions
         actions.push_back(std::move(a));
       }
-      // Deploying compiles (once per distinct module, cached for the run):
-      // do it on a first instance so the measured one only loads.
-      // The first container of a module size pays one-time costs (code
-      // pages of the loader, a first proxy's libraries); one warm container
-      // before the baseline leaves the marginal cost of the k measured.
+      // One warm container before the baseline: the first container of a
+      // module size pays one-time costs (the loader's code pages, a first
+      // proxy's libraries), so the k measured give the marginal cost.
       ActionSpec warmup = Action(env, fmt::format("mem-{}-warmup", module), module);
       warmup.distinct_module = true;
-      if (kind == PlatformKind::kWowExecutor || kind == PlatformKind::kWowServe) actions.push_back(warmup);
+      // wow compiles at deploy time (once per distinct module, cached for
+      // the run): a first instance deploys them all, the measured one loads.
       if (kind == PlatformKind::kWowExecutor || kind == PlatformKind::kWowServe) {
-        if (!Prepare(env, kind, std::string("memory-compile-") + module, {}, actions, results)) continue;
+        std::vector<ActionSpec> all = actions;
+        all.push_back(warmup);
+        if (!Prepare(env, kind, std::string("memory-compile-") + module, {}, all, results)) {
+          env.progress->Advance();
+          continue;
+        }
       }
-      std::erase_if(actions, [&](const ActionSpec& a) { return a.name == warmup.name; });
       auto platform = Prepare(env, kind, std::string("memory-") + module, {}, {warmup}, results);
       if (!platform) break;
       if (Invocation inv = platform->Invoke(warmup.name, ParamsFor(env, module)); !inv.ok) {
