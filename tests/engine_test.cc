@@ -303,6 +303,31 @@ TEST_P(EngineTest, StackExhaustionThroughHostCalls) {
   t2.join();
 }
 
+// Recursion through call_indirect, with few and with many locals: both must
+// end in kStackExhausted (wabt's interpreter swallows the trap of a
+// call_indirect at its depth cap and does not bound its value stack itself).
+// Indirect, so that a C compiler cannot turn the recursion into a loop.
+TEST_P(EngineTest, StackExhaustionThroughCallIndirectAndLargeFrames) {
+  auto module = LoadText(R"((module
+    (type $t (func (param i32) (result i32)))
+    (table 2 funcref) (elem (i32.const 0) $rec $big)
+    (func $rec (export "recurse") (type $t)
+      (i32.add (call_indirect (type $t) (i32.add (local.get 0) (i32.const 1)) (i32.const 0)) (i32.const 1)))
+    (func $big (export "big") (param i32) (result i32)
+      (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+             i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+      (i32.add (call_indirect (type $t) (i32.add (local.get 0) (i32.const 1)) (i32.const 1)) (i32.const 1)))
+    (func (export "answer") (result i32) (i32.const 42))))");
+  ASSERT_NE(module, nullptr);
+  for (const char* fn : {"recurse", "big"}) {
+    auto instance = module->Instantiate({});
+    ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+    Outcome o = CallOn(**instance, fn, {I32(0)});
+    EXPECT_TRUE(IsTrap(o.status, TrapKind::kStackExhausted)) << fn << ": " << o.status.ToString();
+    EXPECT_EQ(RunFresh(*module, "answer").value, 42u);
+  }
+}
+
 TEST_P(EngineTest, UnreachableTraps) {
   auto module = LoadGuest("unreachable.wat");
   ASSERT_NE(module, nullptr);
@@ -1524,6 +1549,18 @@ TEST_P(EngineTest, InfiniteLoopHitsTheDeadline) {
   EXPECT_EQ(o.status.code(), Code::kTrap) << o.status.ToString();
   EXPECT_EQ(o.status.trap(), TrapKind::kTimeout) << o.status.ToString();
   EXPECT_GE(late, std::chrono::milliseconds(0));
+  EXPECT_LT(late, std::chrono::milliseconds(500));
+}
+
+// A start function runs under the instance's deadline too.
+TEST_P(EngineTest, AStartFunctionThatLoopsHitsTheDeadline) {
+  auto module = LoadText(R"((module (func $s (loop $l (br $l))) (start $s) (func (export "f"))))");
+  ASSERT_NE(module, nullptr);
+  auto options = WithDeadlineIn(std::chrono::milliseconds(50));
+  auto instance = module->Instantiate(options);
+  auto late = std::chrono::steady_clock::now() - *options.deadline;
+  ASSERT_FALSE(instance.ok());
+  EXPECT_TRUE(IsTrap(instance.status(), TrapKind::kTimeout)) << instance.status().ToString();
   EXPECT_LT(late, std::chrono::milliseconds(500));
 }
 

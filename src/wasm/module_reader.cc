@@ -17,15 +17,16 @@
 #include "wabt/wast-parser.h"
 
 namespace wow::wasm {
-namespace {
 
-// The Wasm features the engines support. SIMD and threads are off: wasm2c
-// 1.0.32's SIMD output needs headers Debian does not ship.
+// SIMD and threads are off: wasm2c 1.0.32's SIMD output needs headers Debian
+// does not ship.
 wabt::Features SupportedFeatures() {
   wabt::Features f;
   f.disable_simd();
   return f;
 }
+
+namespace {
 
 // "<message> (at byte 0x1a)", one per error, without wabt's file prefix.
 std::string FormatErrors(const wabt::Errors& errors) {
@@ -35,18 +36,6 @@ std::string FormatErrors(const wabt::Errors& errors) {
     text += fmt::format("{} (at byte {:#x})", e.message, e.loc.offset);
   }
   return text.empty() ? "unknown error" : text;
-}
-
-Result<ValType> ToValType(wabt::Type t) {
-  switch (t) {
-    case wabt::Type::I32: return ValType::kI32;
-    case wabt::Type::I64: return ValType::kI64;
-    case wabt::Type::F32: return ValType::kF32;
-    case wabt::Type::F64: return ValType::kF64;
-    default:
-      return Status::Error(Code::kUnsupported, Phase::kValidation,
-                           fmt::format("value type {} is not supported", t.GetName()));
-  }
 }
 
 // Reference-typed parameters make a function unusable from the host, but are
@@ -62,6 +51,13 @@ Result<FuncSig> ToFuncSig(const wabt::FuncSignature& sig) {
     out.results.push_back(v);
   }
   return out;
+}
+
+bool AllNumeric(const wabt::TypeVector& types) {
+  for (auto t : types) {
+    if (!ToValType(t).ok()) return false;
+  }
+  return true;
 }
 
 ExternKind ToExternKind(wabt::ExternalKind kind) {
@@ -114,6 +110,18 @@ Result<ModuleInfo> Summarise(const wabt::Module& m) {
 }
 
 }  // namespace
+
+Result<ValType> ToValType(wabt::Type t) {
+  switch (t) {
+    case wabt::Type::I32: return ValType::kI32;
+    case wabt::Type::I64: return ValType::kI64;
+    case wabt::Type::F32: return ValType::kF32;
+    case wabt::Type::F64: return ValType::kF64;
+    default:
+      return Status::Error(Code::kUnsupported, Phase::kValidation,
+                           fmt::format("value type {} is not supported", t.GetName()));
+  }
+}
 
 ParsedModule::ParsedModule() = default;
 ParsedModule::~ParsedModule() = default;
@@ -179,6 +187,24 @@ Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm) {
   }
   WOW_ASSIGN_OR_RETURN(parsed.info, Summarise(*parsed.ir));
   return parsed;
+}
+
+Status CheckImportsBindable(const ParsedModule& parsed) {
+  for (const wabt::Import* imp : parsed.ir->imports) {
+    if (imp->kind() != wabt::ExternalKind::Func) {
+      return Status::Error(Code::kUnsupported, Phase::kLinking,
+                           fmt::format("import {}.{} is a {}; only function imports are supported", imp->module_name,
+                                       imp->field_name, wabt::GetKindName(imp->kind())));
+    }
+    const auto& sig = static_cast<const wabt::FuncImport*>(imp)->func.decl.sig;
+    if (sig.result_types.size() > 1 || !AllNumeric(sig.param_types) || !AllNumeric(sig.result_types)) {
+      return Status::Error(Code::kUnsupported, Phase::kLinking,
+                           fmt::format("import {}.{} has a signature the host cannot bind "
+                                       "(multiple results or reference types)",
+                                       imp->module_name, imp->field_name));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace wow::wasm

@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wabt/type.h"
 #include "wasm/types.h"
 
 namespace wabt {
 struct Module;
-}
+class Features;
+}  // namespace wabt
 
 namespace wow::wasm {
 
@@ -41,5 +43,17 @@ struct ParsedModule {
 // Decodes and validates a binary module with libwabt. A file that is not Wasm,
 // or Wasm that fails validation, is kInvalidModule naming what is wrong.
 Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm);
+
+// The Wasm features every engine supports (SIMD and threads off), for
+// engines that decode the binary again with libwabt.
+wabt::Features SupportedFeatures();
+
+// A numeric wabt type as ours; kUnsupported (validation) for reference types.
+Result<ValType> ToValType(wabt::Type t);
+
+// Refuses imports the host cannot bind, for every engine: anything but a
+// function, or a function with several results or reference types, is
+// kUnsupported naming the import.
+Status CheckImportsBindable(const ParsedModule& parsed);
 
 }  // namespace wow::wasm

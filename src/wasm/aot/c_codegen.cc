@@ -574,23 +574,9 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
   const std::string mod = MangleName(kModuleName);  // "Z_m"
 
   // Only function imports are linked by the host.
+  WOW_RETURN_IF_ERROR(CheckImportsBindable(parsed));
   std::set<std::string> import_modules;
-  for (const wabt::Import* imp : m.imports) {
-    if (imp->kind() != wabt::ExternalKind::Func) {
-      return Status::Error(Code::kUnsupported, Phase::kLinking,
-                           fmt::format("import {}.{} is a {}; only function imports are supported", imp->module_name,
-                                       imp->field_name, wabt::GetKindName(imp->kind())));
-    }
-    auto* fi = static_cast<const wabt::FuncImport*>(imp);
-    const auto& sig = fi->func.decl.sig;
-    if (sig.result_types.size() > 1 || !AllNumeric(sig.param_types) || !AllNumeric(sig.result_types)) {
-      return Status::Error(Code::kUnsupported, Phase::kLinking,
-                           fmt::format("import {}.{} has a signature the host cannot bind "
-                                       "(multiple results or reference types)",
-                                       imp->module_name, imp->field_name));
-    }
-    import_modules.insert(imp->module_name);
-  }
+  for (const wabt::Import* imp : m.imports) import_modules.insert(imp->module_name);
 
   // The host must see the module's memory even when it is not exported
   // (HostCall::memory); export it under a name no one else uses.
