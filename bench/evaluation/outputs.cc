@@ -356,6 +356,7 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
   Writer w{out, written, {}};
   std::error_code ec;
   fs::create_directories(out, ec);
+  const auto skewed = SkewedByPlatform(results);  // for the ECDFs and the JSON
   std::vector<PlatformKind> platforms = info.platforms;
 
   // Cold start: raw samples, per-platform summaries, figure.
@@ -447,7 +448,7 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
                   .kind = PlotKind::kSteps,
                   .logscale_x = true,
                   .yrange = PlotRange{0, 1}};
-    for (auto& [k, s] : SkewedByPlatform(results)) {
+    for (const auto& [k, s] : skewed) {
       std::vector<CsvRow> ecdf;
       for (const auto& [x, f] : Ecdf(s.samples)) ecdf.push_back({x, f});
       std::string file = "skewed_ecdf_" + PlatformSlug(k) + ".csv";
@@ -543,7 +544,7 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     }
     doc["throughput"] = std::move(tp);
     json::array sk;
-    for (auto& [k, s] : SkewedByPlatform(results)) {
+    for (const auto& [k, s] : skewed) {
       sk.push_back(json::object{{"platform", PlatformName(k)},
                                 {"requests", s.requests},
                                 {"cold", s.cold},

@@ -67,6 +67,12 @@ class Status {
   static Status Trap(TrapKind kind, std::string message) {
     return Status(Code::kTrap, Phase::kExecution, kind, std::move(message));
   }
+  // The trap every engine reports: the kind's message, then ": <detail>" if any.
+  static Status TrapOf(TrapKind kind, std::string_view detail = {}) {
+    std::string message = TrapKindMessage(kind);
+    if (!detail.empty()) message.append(": ").append(detail);
+    return Trap(kind, std::move(message));
+  }
   static Status InvalidArgument(std::string message) {
     return Error(Code::kInvalidArgument, Phase::kNone, std::move(message));
   }

@@ -38,21 +38,6 @@ std::string FormatErrors(const wabt::Errors& errors) {
   return text.empty() ? "unknown error" : text;
 }
 
-// Reference-typed parameters make a function unusable from the host, but are
-// fine inside the module; callers decide whether that matters.
-Result<FuncSig> ToFuncSig(const wabt::FuncSignature& sig) {
-  FuncSig out;
-  for (auto t : sig.param_types) {
-    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
-    out.params.push_back(v);
-  }
-  for (auto t : sig.result_types) {
-    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
-    out.results.push_back(v);
-  }
-  return out;
-}
-
 bool AllNumeric(const wabt::TypeVector& types) {
   for (auto t : types) {
     if (!ToValType(t).ok()) return false;
@@ -121,6 +106,21 @@ Result<ValType> ToValType(wabt::Type t) {
       return Status::Error(Code::kUnsupported, Phase::kValidation,
                            fmt::format("value type {} is not supported", t.GetName()));
   }
+}
+
+// Reference-typed parameters make a function unusable from the host, but are
+// fine inside the module; callers decide whether that matters.
+Result<FuncSig> ToFuncSig(const wabt::FuncSignature& sig) {
+  FuncSig out;
+  for (auto t : sig.param_types) {
+    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
+    out.params.push_back(v);
+  }
+  for (auto t : sig.result_types) {
+    WOW_ASSIGN_OR_RETURN(ValType v, ToValType(t));
+    out.results.push_back(v);
+  }
+  return out;
 }
 
 ParsedModule::ParsedModule() = default;

@@ -13,6 +13,7 @@
 
 namespace wabt {
 struct Module;
+struct FuncSignature;
 class Features;
 }  // namespace wabt
 
@@ -50,6 +51,9 @@ wabt::Features SupportedFeatures();
 
 // A numeric wabt type as ours; kUnsupported (validation) for reference types.
 Result<ValType> ToValType(wabt::Type t);
+// A function signature as ours; kUnsupported when it has reference types
+// (such functions are fine inside a module but not callable from the host).
+Result<FuncSig> ToFuncSig(const wabt::FuncSignature& sig);
 
 // Refuses imports the host cannot bind, for every engine: anything but a
 // function, or a function with several results or reference types, is

@@ -310,11 +310,7 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
     case kUnwindNone: return Status::Ok();
     case kUnwindExit: return Status::Ok();
     case kUnwindResource: return Status::Error(Code::kResourceExhausted, Phase::kExecution, ctx.error);
-    default: {
-      std::string message = TrapKindMessage(ctx.trap);
-      if (!ctx.error.empty()) message += ": " + ctx.error;
-      return Status::Trap(ctx.trap, std::move(message));
-    }
+    default: return Status::TrapOf(ctx.trap, ctx.error);
   }
 }
 

@@ -39,23 +39,6 @@ constexpr size_t kMaxValues = size_t{8} << 20;
 // Processed modules kept for Prepare/Load cache hits.
 constexpr size_t kMaxCachedModules = 128;
 
-// The host-callable signature of a function, or nothing when it has
-// reference types (such exports are not callable, as on AoT).
-std::optional<FuncSig> CallableSig(const wabt::FuncSignature& sig) {
-  FuncSig out;
-  for (auto t : sig.param_types) {
-    auto v = ToValType(t);
-    if (!v.ok()) return std::nullopt;
-    out.params.push_back(*v);
-  }
-  for (auto t : sig.result_types) {
-    auto v = ToValType(t);
-    if (!v.ok()) return std::nullopt;
-    out.results.push_back(*v);
-  }
-  return out;
-}
-
 wabt::Type ToWabtType(ValType t) {
   switch (t) {
     case ValType::kI32: return wabt::Type::I32;
@@ -110,13 +93,6 @@ TrapKind TrapKindOf(const std::string& msg) {
   if (StartsWith(msg, "invalid conversion")) return TrapKind::kInvalidConversion;
   if (StartsWith(msg, "uncaught exception")) return TrapKind::kUncaughtException;
   return TrapKind::kHostError;
-}
-
-// The trap status every engine gives: the kind's message, plus detail.
-Status TrapStatus(TrapKind kind, const std::string& detail = {}) {
-  std::string message = TrapKindMessage(kind);
-  if (!detail.empty()) message += ": " + detail;
-  return Status::Trap(kind, std::move(message));
 }
 
 // Rewrites every memory.grow into a call of function `hook_index`, which the
@@ -180,8 +156,8 @@ Result<std::shared_ptr<const Compiled>> Compile(std::span<const uint8_t> wasm) {
     if (exp->kind != wabt::ExternalKind::Func) continue;
     const wabt::Func* f = m.GetFunc(exp->var);
     if (f == nullptr) continue;
-    std::optional<FuncSig> sig = CallableSig(f->decl.sig);
-    if (sig) compiled->exports.emplace(exp->name, CallableExport{static_cast<uint32_t>(i), std::move(*sig)});
+    auto sig = ToFuncSig(f->decl.sig);  // reference types: listed in info, not callable (as on AoT)
+    if (sig.ok()) compiled->exports.emplace(exp->name, CallableExport{static_cast<uint32_t>(i), std::move(*sig)});
   }
   compiled->info = std::move(parsed.info);
   return std::shared_ptr<const Compiled>(std::move(compiled));
@@ -455,7 +431,7 @@ void InterpInstance::ResetThread() {
 }
 
 Status InterpInstance::Run(wi::Ref func_ref, const wi::Values& params, wi::Values* results) {
-  if (DeadlinePassed()) return TrapStatus(TrapKind::kTimeout);  // out of time before it began
+  if (DeadlinePassed()) return Status::TrapOf(TrapKind::kTimeout);  // out of time before it began
   stop_ = Stop::kNone;
   ResetThread();
   wi::Func::Ptr func(store_, func_ref);
@@ -488,9 +464,9 @@ Status InterpInstance::RunDefined(wi::DefinedFunc& func, const wi::Values& param
     wi::RunResult r = t.Run(n, &trap);
     if (r == wi::RunResult::Return) break;
     if (r == wi::RunResult::Trap) return StopStatus(trap);
-    if (r == wi::RunResult::Exception) return TrapStatus(TrapKind::kUncaughtException);
-    if (trap || values.size() > kMaxValues) return TrapStatus(TrapKind::kStackExhausted);
-    if (DeadlinePassed()) return TrapStatus(TrapKind::kTimeout);
+    if (r == wi::RunResult::Exception) return Status::TrapOf(TrapKind::kUncaughtException);
+    if (trap || values.size() > kMaxValues) return Status::TrapOf(TrapKind::kStackExhausted);
+    if (DeadlinePassed()) return Status::TrapOf(TrapKind::kTimeout);
   }
   (t.*Grab(access::PopValues{}))(func.type().results, results);
   return Status::Ok();
@@ -503,11 +479,11 @@ Status InterpInstance::StopStatus(const wi::Trap::Ptr& trap) {
       exited_now_ = true;
       exit_code_ = host_call_.exit_code;
       return Status::Ok();
-    case Stop::kHostTrap: return TrapStatus(host_call_.trap, host_call_.trap_message);
-    case Stop::kTimeout: return TrapStatus(TrapKind::kTimeout);
+    case Stop::kHostTrap: return Status::TrapOf(host_call_.trap, host_call_.trap_message);
+    case Stop::kTimeout: return Status::TrapOf(TrapKind::kTimeout);
     case Stop::kNone: break;
   }
-  return TrapStatus(TrapKindOf(trap ? trap->message() : std::string()));
+  return Status::TrapOf(TrapKindOf(trap ? trap->message() : std::string()));
 }
 
 class InterpEngine : public Engine {
