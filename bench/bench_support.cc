@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
+#include "common/files.h"
 #include "evaluation/native_process.h"
 #include "wasm/module_reader.h"
 
@@ -127,6 +131,44 @@ Result<NativeRun> RunNative(const std::filesystem::path& program, std::string_vi
   run.elapsed = process.elapsed;
   run.cpu = process.cpu;
   return run;
+}
+
+std::vector<uint8_t> FixtureBytes(std::string_view name) {
+  if (name == "trivial") {
+    auto text = ReadFile(SourceDir() / "bench" / "modules" / "trivial.wat");
+    if (!text.ok()) Die(text.status().ToString());
+    return WatOrDie(*text);
+  }
+  return ReadBytesOrDie(ExampleWasm(name));
+}
+
+std::filesystem::path PersistentCacheDir() {
+  const char* env = std::getenv("WOW_BENCH_CACHE_DIR");
+  return env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("/tmp/wow-bench-cache");
+}
+
+std::vector<uint8_t> RssModule(std::string_view kind, int i) {
+  if (kind == "small") return WatOrDie(SmallModuleWat(1000 + i));
+  static const std::vector<uint8_t> hash = FixtureBytes("hash");
+  return WithCustomSection(hash, "wow-bench", fmt::format("rss module {}", i));
+}
+
+void PrepareRssModules(wasm::Engine& engine, std::string_view kind, int last) {
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (int i = next++; i <= last; i = next++) {
+      auto info = engine.Prepare(RssModule(kind, i));
+      if (!info.ok()) {
+        std::fprintf(stderr, "bench: %s\n", info.status().ToString().c_str());
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(work);
+  for (auto& t : threads) t.join();
+  if (failed) Die("compiling the RSS modules failed");
 }
 
 }  // namespace wow::bench

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wasm/engine.h"
 
 namespace wow::bench {
 
@@ -36,6 +37,22 @@ std::vector<uint8_t> WithCustomSection(std::vector<uint8_t> wasm, std::string_vi
 // functions with loops, a data segment and one page of memory.
 std::string SmallModuleWat(uint32_t seed);
 
+// Module bytes by fixture name: "trivial" (bench/modules/trivial.wat) or an
+// example action ("add", "hash", "prime", ...). Aborts when missing.
+std::vector<uint8_t> FixtureBytes(std::string_view name);
+
+// The memory benchmarks' module sets (engine_bench, engines_bench): module i
+// of `kind`, "small" (SmallModuleWat) or "hash" (examples/hash.wasm made
+// distinct by a custom section). Their AoT artifacts live in a cache that
+// outlives runs, WOW_BENCH_CACHE_DIR (default /tmp/wow-bench-cache); the
+// cache key covers the engine version and compiler, so a changed engine
+// compiles afresh.
+std::vector<uint8_t> RssModule(std::string_view kind, int i);
+std::filesystem::path PersistentCacheDir();
+// Prepares modules 0..last of `kind` with `engine` on every core (a no-op
+// when cached); aborts when one fails.
+void PrepareRssModules(wasm::Engine& engine, std::string_view kind, int last);
+
 // Process memory from /proc/self/statm, in bytes.
 struct ProcessMemory {
   uint64_t vsz = 0;     // virtual size (address space reserved)
@@ -47,7 +64,7 @@ ProcessMemory ReadProcessMemory();
 // The output of one run of a native example program.
 struct NativeRun {
   int exit_code = -1;
-  std::string last_line;  // the result: last non-empty stdout line
+  std::string last_line;               // the result: last non-empty stdout line
   std::chrono::nanoseconds elapsed{};  // spawn to reaped, wall clock
   std::chrono::nanoseconds cpu{};      // the child's user + system CPU time
 };

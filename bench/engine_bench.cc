@@ -6,22 +6,21 @@
 // (stock_runtime_bench.cc): its libwasm-rt-impl.a defines the same wasm_rt_*
 // symbols as our runtime, so the two never share an executable.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "abi/action_runner.h"
 #include "bench_support.h"
@@ -60,17 +59,6 @@ std::unique_ptr<wasm::Engine> NewEngine(const std::filesystem::path& data_dir) {
 
 // WASI preview1: what every example action imports.
 const wasm::HostFunctions& Host() { return abi::HostFunctionsFor({}); }
-
-// Module bytes by fixture name: "trivial" (bench/modules/trivial.wat) or an
-// example action ("add", "hash", "prime", ...).
-std::vector<uint8_t> FixtureBytes(const std::string& name) {
-  if (name == "trivial") {
-    auto text = ReadFile(SourceDir() / "bench" / "modules" / "trivial.wat");
-    if (!text.ok()) Die(text.status().ToString());
-    return WatOrDie(*text);
-  }
-  return ReadBytesOrDie(ExampleWasm(name));
-}
 
 // The engine most benchmarks share. Its cache is a fresh temporary directory,
 // so every run measures artifacts built by the engine under test (the first
@@ -327,7 +315,8 @@ void BM_Compile(benchmark::State& state, std::string which) {
   for (auto _ : state) {
     // New bytes every time (same code, another hash): always a cache miss.
     state.PauseTiming();
-    auto wasm = WithCustomSection(base, "wow-bench", fmt::format("compile {} {} {}", ::getpid(), n, Clock::now().time_since_epoch().count()));
+    auto wasm = WithCustomSection(
+        base, "wow-bench", fmt::format("compile {} {} {}", ::getpid(), n, Clock::now().time_since_epoch().count()));
     state.ResumeTiming();
     auto info = engine->Prepare(wasm);
     if (!info.ok() || info->cache_hit) {
@@ -340,12 +329,12 @@ void BM_Compile(benchmark::State& state, std::string which) {
   state.counters["wasm_KB"] = base.size() / 1024.0;
   if (n > 0) state.counters["engine_compile_ms"] = compile_ms / n;
 }
-BENCHMARK_CAPTURE(BM_Compile, small, std::string("small"))
-    ->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Compile, small, std::string("small"))->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Compile, medium, std::string("medium"))
-    ->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Compile, large, std::string("large"))
-    ->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Compile, large, std::string("large"))->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // ---------------------------------------------------------------------------
 // 5. CPU speed: an example action in Wasm against its native -O2 build.
@@ -386,8 +375,9 @@ void BM_CpuSpeed(benchmark::State& state, std::string name, std::string params) 
       run_wasm();
     }
     if (!wasm_result.ok() || wasm_result->status != abi::ActivationStatus::kSuccess) {
-      state.SkipWithError(("wasm run failed: " + (wasm_result.ok() ? ToJson(wasm_result->result)
-                                                                    : wasm_result.status().ToString())).c_str());
+      state.SkipWithError(
+          ("wasm run failed: " + (wasm_result.ok() ? ToJson(wasm_result->result) : wasm_result.status().ToString()))
+              .c_str());
       break;
     }
     if (!native_result.ok() || native_result->exit_code != 0) {
@@ -396,8 +386,8 @@ void BM_CpuSpeed(benchmark::State& state, std::string name, std::string params) 
     }
     auto native_json = ParseJson(native_result->last_line);
     if (!native_json.ok() || *native_json != wasm_result->result) {
-      state.SkipWithError(("results differ: native " + native_result->last_line + " wasm " +
-                           ToJson(wasm_result->result)).c_str());
+      state.SkipWithError(
+          ("results differ: native " + native_result->last_line + " wasm " + ToJson(wasm_result->result)).c_str());
       break;
     }
     state.SetIterationTime(Seconds(wasm_time));
@@ -418,9 +408,13 @@ void BM_CpuSpeed(benchmark::State& state, std::string name, std::string params) 
   state.counters["cpu_ratio"] = Seconds(wasm_cpu_total) / Seconds(native_cpu_total);
 }
 BENCHMARK_CAPTURE(BM_CpuSpeed, hash, std::string("hash"), std::string("{}"))
-    ->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_CpuSpeed, prime, std::string("prime"), std::string(R"({"n": 5000000})"))
-    ->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // What RunNative adds to every native figure: spawning a process that does
 // (almost) nothing.
@@ -442,41 +436,9 @@ BENCHMARK(BM_NativeSpawn)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 constexpr int kRssModules = 100;
 
-// The cache for the 100 modules lives under /tmp so that repeated runs do not
-// recompile them (override with WOW_BENCH_CACHE_DIR). The cache key covers
-// the engine version, the glue ABI and the C compiler, so a changed engine
-// compiles afresh.
-std::filesystem::path PersistentCacheDir() {
-  const char* env = std::getenv("WOW_BENCH_CACHE_DIR");
-  return env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("/tmp/wow-bench-cache");
-}
-
-// Module i of the set: small generated modules, or examples/hash.wasm made
-// distinct with a custom section (the same code, so the same artifact size).
-std::vector<uint8_t> RssModule(const std::string& kind, int i) {
-  if (kind == "small") return WatOrDie(SmallModuleWat(1000 + i));
-  static const std::vector<uint8_t> hash = FixtureBytes("hash");
-  return WithCustomSection(hash, "wow-bench", fmt::format("rss module {}", i));
-}
-
 void CompileRssModules(const std::string& kind) {
   auto engine = NewEngine(PersistentCacheDir());
-  std::atomic<int> next{0};
-  std::atomic<bool> failed{false};
-  auto work = [&] {
-    for (int i = next++; i <= kRssModules; i = next++) {  // one extra for warm-up
-      auto info = engine->Prepare(RssModule(kind, i));
-      if (!info.ok()) {
-        std::fprintf(stderr, "engine_bench: %s\n", info.status().ToString().c_str());
-        failed = true;
-      }
-    }
-  };
-  unsigned n = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < n; ++t) threads.emplace_back(work);
-  for (auto& t : threads) t.join();
-  if (failed) Die("compiling the RSS modules failed");
+  PrepareRssModules(*engine, kind, kRssModules);  // one extra for warm-up
 }
 
 struct RssFigures {
@@ -485,7 +447,7 @@ struct RssFigures {
   double file_per_module = 0;
   double rss_per_instance = 0;  // one live instance of each module on top
   double vsz_per_instance = 0;
-  double load_seconds = 0;     // all 100 Loads
+  double load_seconds = 0;  // all 100 Loads
   bool ok = false;
 };
 
@@ -561,9 +523,13 @@ void BM_RssAfter100Modules(benchmark::State& state, std::string kind) {
   state.counters["vsz_per_instance"] = f.vsz_per_instance;
 }
 BENCHMARK_CAPTURE(BM_RssAfter100Modules, small, std::string("small"))
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_RssAfter100Modules, hash, std::string("hash"))
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace wow::bench

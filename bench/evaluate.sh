@@ -3,13 +3,17 @@
 # "The paper's evaluation"): installs what it needs (docker.io, gnuplot-nox),
 # builds a Release tree in build-bench/, and runs bench/evaluation's
 # `evaluate`, which starts its own private dockerd (as root), runs every
-# experiment on Docker, a process per request, wow executor and wow serve,
-# and writes CSV/JSON, PNG figures and summary.md into
-# bench/results/<date>-evaluation-<profile>/.
+# experiment on Docker, a process per request, and wow executor and wow serve
+# once per Wasm engine (`--engines all`: every engine the wow binary has, e.g.
+# aot, interp, jit, tiered), and writes CSV/JSON, PNG figures and summary.md
+# into bench/results/<date>-evaluation-<profile>/.
 #
-#   bench/evaluate.sh                 # quick profile, <= 10 minutes on 2 cores
-#   bench/evaluate.sh --full          # the longer profile
+#   bench/evaluate.sh                 # quick profile, every engine
+#   bench/evaluate.sh --full          # the longer profile, every engine
+#   bench/evaluate.sh --engines aot,jit                       # only these engines
+#   bench/evaluate.sh --engines default                       # wow on the node's default engine only
 #   bench/evaluate.sh --platforms process,wow-serve --experiments cold,memory   # any evaluate flags
+#   bench/evaluate.sh --experiments deploy                    # deploy to first result, per engine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,4 +22,21 @@ if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWOW_BUILD_TESTS=OFF
 fi
 cmake --build "$build" --target wow wow_action_proxy evaluate examples
-exec "$build/bench/evaluation/evaluate" "$@"
+
+# Every engine unless the caller chose (`--engines default`: the node's
+# default engine only, as before engines could be chosen).
+engines=all
+args=()
+while (($#)); do
+  case "$1" in
+    --engines=*) engines=${1#--engines=} ;;
+    --engines)
+      engines=${2:?--engines needs a value}
+      shift
+      ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+[[ "$engines" == default ]] && engines=
+exec "$build/bench/evaluation/evaluate" ${engines:+--engines "$engines"} "${args[@]+"${args[@]}"}"

@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-context1.81-dev
   wabt
+  # The JIT engine (src/wasm/jit): SpiderMonkey 102.
+  libmozjs-102-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libsqlite3-dev libzip-dev

@@ -268,6 +268,50 @@ TEST_F(CliTest, RunsWebAssemblyText) {
   EXPECT_NE(o.err.find("wasi-command ABI"), std::string::npos) << o;  // --timings
 }
 
+TEST_F(CliTest, EngineFlag) {
+  fs::path hello = WriteFile("hello.wat", R"((module
+    (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 64) "{\"ok\":1}\n")
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 64))
+      (i32.store (i32.const 4) (i32.const 9))
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))))");
+  for (const char* engine : {"aot", "interp", "tiered"}) {
+    Output o = Wow({"run", hello.string(), "--engine", engine, "--timings"});
+    ASSERT_EQ(o.exit_code, 0) << engine << ": " << o;
+    EXPECT_EQ(Json(o.out), Json(R"({"ok":1})")) << o;
+    // --timings names the backend that ran it (tiered: its fast tier, or AoT when cached).
+    if (std::string_view(engine) != "tiered") {
+      EXPECT_NE(o.err.find(std::string(engine) + " engine"), std::string::npos) << o;
+    }
+  }
+  // Without a C compiler the default is the fast engine, not aot.
+  Output no_cc = Wow({"run", hello.string(), "--cc", (tmp_.path() / "no-such-cc").string(), "--timings"});
+  ASSERT_EQ(no_cc.exit_code, 0) << no_cc;
+  EXPECT_EQ(no_cc.err.find("aot engine"), std::string::npos) << no_cc;
+
+  // compile: a backend without artifacts says so instead of printing an empty path.
+  Output interp = Wow({"compile", hello.string(), "--engine", "interp"});
+  EXPECT_EQ(interp.exit_code, 0) << interp;
+  EXPECT_EQ(interp.out, "") << interp;
+  EXPECT_NE(interp.err.find("the interp engine keeps no artifact"), std::string::npos) << interp;
+  Output tiered = Wow({"compile", hello.string(), "--engine", "tiered"});
+  EXPECT_EQ(tiered.exit_code, 2) << "compile takes concrete backends only: " << tiered;
+
+  // Unknown engines are usage errors listing the choices, on every face.
+  for (const char* command : {"run", "serve", "executor", "proxy"}) {
+    std::vector<std::string> args = {command, "--engine", "warp"};
+    if (std::string_view(command) == "run") args.insert(args.begin() + 1, hello.string());
+    Output o = Wow(args);
+    EXPECT_EQ(o.exit_code, 2) << command << ": " << o;
+    EXPECT_NE(o.err.find("aot,interp"), std::string::npos) << command << ": " << o;
+  }
+  Output help = Wow({"serve", "--help"}, /*with_data_dir=*/false);
+  EXPECT_NE(help.out.find("Wasm engine: aot, interp"), std::string::npos) << help;
+  EXPECT_NE(help.out.find("default: tiered when the C compiler runs"), std::string::npos) << help;
+}
+
 TEST_F(CliTest, DeveloperErrorExitsOne) {
   fs::path trap = WriteFile("trap.wat", R"((module (memory (export "memory") 1) (func (export "_start") unreachable)))");
   Output o = Wow({"run", trap.string()});

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -1068,6 +1069,133 @@ TEST_P(EngineTest, SameModuleLinkedToDifferentHosts) {
   }
 }
 
+// host_imports_in_tables.wat reaches its imports through table slots filled in
+// three ways; each way must hand the host the arguments and bring the result
+// back, and an exit or a host error through a table must stop the call as a
+// direct call does.
+//
+// Regression (aot): wasm2c 1.0.32 stored, for an import in an element
+// segment, the address of the instance's import pointer instead of the
+// pointer, so call_indirect through a slot filled by an active segment or by
+// table.init passed a bad host pointer to wow_host_call and the process
+// crashed; ref.func with table.set was right.
+TEST_P(EngineTest, CallIndirectReachesImportedHostFunctions) {
+  auto log = std::make_shared<HostLog>();
+  auto module = LoadGuest("host_imports_in_tables.wat", MakeHost(log));
+  ASSERT_NE(module, nullptr);
+  struct Way {
+    const char* name;
+    int32_t base;       // the slot of echo_i32; take4, exit and fail follow
+    const char* setup;  // an export filling the slots, or null
+  };
+  for (const Way& way : {Way{"active element segment", 0, nullptr}, Way{"passive segment + table.init", 4, "init_passive"},
+                         Way{"ref.func + table.set", 8, "set_refs"}}) {
+    SCOPED_TRACE(way.name);
+    auto fresh = [&]() -> std::unique_ptr<Instance> {
+      auto instance = module->Instantiate({});
+      EXPECT_TRUE(instance.ok()) << instance.status().ToString();
+      if (!instance.ok()) return nullptr;
+      if (way.setup != nullptr) {
+        Outcome setup = CallOn(**instance, way.setup);
+        EXPECT_TRUE(setup.status.ok()) << setup.status.ToString();
+      }
+      return std::move(instance).value();
+    };
+    auto instance = fresh();
+    ASSERT_NE(instance, nullptr);
+
+    for (RawValue v : {I32(0), I32(42), I32(-1), I32(INT32_MIN)}) {
+      log->args.clear();
+      Outcome echo = CallOn(*instance, "call_echo", {I32(way.base), v});
+      ASSERT_TRUE(echo.status.ok()) << echo.status.ToString();
+      EXPECT_EQ(log->args, std::vector<RawValue>{v}) << "the host saw other arguments";
+      EXPECT_EQ(echo.value, v);
+    }
+    log->args.clear();
+    Outcome four = CallOn(*instance, "call_take4",
+                          {I32(way.base + 1), I32(-7), I64(INT64_MIN + 5), F32Bits(0x7FC00ABC), F64(-0.0)});
+    ASSERT_TRUE(four.status.ok()) << four.status.ToString();
+    EXPECT_EQ(four.value, 4u);
+    EXPECT_EQ(log->args, (std::vector<RawValue>{I32(-7), I64(INT64_MIN + 5), F32Bits(0x7FC00ABC), F64(-0.0)}));
+    // echo_i32 is also exported as it is: both ways reach the same host.
+    log->args.clear();
+    Outcome direct = CallOn(*instance, "echo_i32", {I32(9)});
+    ASSERT_TRUE(direct.status.ok()) << direct.status.ToString();
+    EXPECT_EQ(direct.value, 9u);
+    EXPECT_EQ(log->args, std::vector<RawValue>{I32(9)});
+
+    Outcome exit = CallOn(*instance, "call_exit", {I32(way.base + 2), I32(7)});
+    EXPECT_TRUE(exit.status.ok()) << "exit is not an error: " << exit.status.ToString();
+    EXPECT_EQ(instance->exit_code(), std::optional<int>(7));
+
+    auto failing = fresh();
+    ASSERT_NE(failing, nullptr);
+    Outcome fail = CallOn(*failing, "call_fail", {I32(way.base + 3)});
+    EXPECT_TRUE(IsTrap(fail.status, TrapKind::kHostError));
+    EXPECT_TRUE(Contains(fail.status.message(), kHostFailure)) << fail.status.ToString();
+  }
+  // An empty slot still traps (slots 4-11 before their setup).
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "call_echo", {I32(4), I32(1)}).status, TrapKind::kIndirectCallMismatch));
+  EXPECT_TRUE(IsTrap(RunFresh(*module, "call_echo", {I32(8), I32(1)}).status, TrapKind::kIndirectCallMismatch));
+}
+
+// An export that is an import itself: the call is a host call and nothing
+// else, with results, without, and ending in an exit or a host error.
+//
+// Regression (interp): the results of a re-exported import were never sized,
+// so the host function wrote past the end of an empty vector and the process
+// crashed.
+TEST_P(EngineTest, ReexportedImportsAreCallableDirectly) {
+  auto log = std::make_shared<HostLog>();
+  auto module = LoadGuest("host_imports_in_tables.wat", MakeHost(log));
+  ASSERT_NE(module, nullptr);
+  auto instance = module->Instantiate({});
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+
+  for (RawValue v : {I32(5), I32(-1)}) {
+    log->args.clear();
+    Outcome echo = CallOn(**instance, "echo_i32", {v});
+    ASSERT_TRUE(echo.status.ok()) << echo.status.ToString();
+    EXPECT_EQ(echo.value, v);
+    EXPECT_EQ(log->args, std::vector<RawValue>{v});
+  }
+  log->args.clear();
+  Outcome four = CallOn(**instance, "take4", {I32(3), I64(-2), F32Bits(0xFFC00001), F64Bits(0x7FF8000000000001)});
+  ASSERT_TRUE(four.status.ok()) << four.status.ToString();
+  EXPECT_EQ(four.value, 4u);
+  EXPECT_EQ(log->args, (std::vector<RawValue>{I32(3), I64(-2), F32Bits(0xFFC00001), F64Bits(0x7FF8000000000001)}));
+
+  // No results: the result slot is left alone.
+  RawValue untouched[1] = {0xABCD};
+  ASSERT_TRUE((*instance)->Call("started", {}, untouched).ok());
+  ASSERT_TRUE((*instance)->Call("started", {}, {}).ok());
+  EXPECT_EQ(log->started.load(), 2);
+  EXPECT_EQ(untouched[0], 0xABCDu);
+
+  // Exit: not an error; the instance stays callable (engine.h).
+  Outcome exit = CallOn(**instance, "exit", {I32(11)});
+  EXPECT_TRUE(exit.status.ok()) << "exit is not an error: " << exit.status.ToString();
+  EXPECT_EQ((*instance)->exit_code(), std::optional<int>(11));
+  Outcome later = CallOn(**instance, "echo_i32", {I32(12)});
+  ASSERT_TRUE(later.status.ok()) << later.status.ToString();
+  EXPECT_EQ(later.value, 12u);
+
+  // A host error: a trap with the host's message; the instance is dead.
+  Outcome fail = CallOn(**instance, "fail");
+  EXPECT_TRUE(IsTrap(fail.status, TrapKind::kHostError));
+  EXPECT_TRUE(Contains(fail.status.message(), kHostFailure)) << fail.status.ToString();
+  EXPECT_FALSE(CallOn(**instance, "echo_i32", {I32(1)}).status.ok());
+
+  // Wrong arity is a call error, as for any export.
+  auto other = module->Instantiate({});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  Outcome arity = CallOn(**other, "echo_i32", {});
+  EXPECT_EQ(arity.status.code(), Code::kInvalidArgument) << arity.status.ToString();
+  Outcome fine = CallOn(**other, "echo_i32", {I32(13)});
+  ASSERT_TRUE(fine.status.ok()) << fine.status.ToString();
+  EXPECT_EQ(fine.value, 13u);
+}
+
 // An instance keeps what it needs alive: it may outlive its Module handle
 // and the Engine that loaded it.
 TEST_P(EngineTest, InstanceOutlivesModuleAndEngine) {
@@ -1582,6 +1710,50 @@ TEST_P(EngineTest, APassedDeadlineStopsTheCallBeforeItStarts) {
   past.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
   Outcome o = RunFresh(*module, "ticks", {}, past);
   EXPECT_EQ(o.status.trap(), TrapKind::kTimeout) << o.status.ToString();
+}
+
+// A re-exported import runs under the deadline too: a call made after it
+// never reaches the host, and a host function that returns after it ends the
+// call with kTimeout.
+//
+// Regression (interp): see ReexportedImportsAreCallableDirectly.
+TEST_P(EngineTest, ReexportedImportsHonourTheDeadline) {
+  auto log = std::make_shared<HostLog>();
+  HostFunctions host = MakeHost(log);
+  auto waits = std::make_shared<std::atomic<int>>(0);
+  auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();  // the one the host waits for
+  host.Add({"env", "wait_past_deadline", FuncSig{{}, {ValType::kI32}},
+            [deadline, waits](HostCall&, std::span<const RawValue>, std::span<RawValue> r) {
+              waits->fetch_add(1);
+              while (std::chrono::steady_clock::now() <= *deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+              }
+              r[0] = 1;
+              return HostAction::kContinue;
+            }});
+  auto module = LoadText(R"((module
+    (import "env" "echo_i32" (func $echo (param i32) (result i32)))
+    (import "env" "wait_past_deadline" (func $wait (result i32)))
+    (export "echo_i32" (func $echo))
+    (export "wait" (func $wait))))",
+                         host);
+  ASSERT_NE(module, nullptr);
+
+  // Generous: instantiation must finish before it on a loaded machine.
+  auto options = WithDeadlineIn(std::chrono::milliseconds(300));
+  *deadline = *options.deadline;
+  auto instance = module->Instantiate(options);
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  Outcome waited = CallOn(**instance, "wait");
+  EXPECT_EQ(waits->load(), 1);
+  EXPECT_TRUE(IsTrap(waited.status, TrapKind::kTimeout)) << waited.status.ToString();
+
+  InstanceOptions past;
+  past.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  log->args.clear();
+  Outcome late = RunFresh(*module, "echo_i32", {I32(1)}, past);
+  EXPECT_EQ(late.status.trap(), TrapKind::kTimeout) << late.status.ToString();
+  EXPECT_TRUE(log->args.empty()) << "the host was called after the deadline";
 }
 
 // The timer stays armed between runs: a stale expiry from an earlier, shorter

@@ -165,6 +165,44 @@ TEST_F(ExecutorServiceTest, DestroyLetsRunningActivationsFinish) {
   EXPECT_EQ(after.status, 404u) << after;
 }
 
+// The `engine` annotation chooses an action's engine; /run's x-wow-engine
+// header says which backend served.
+TEST_F(ExecutorServiceTest, EngineAnnotationChoosesTheEngine) {
+  REQUIRE_MODULES(Example("add"));
+  auto run = [&](std::string_view id) {
+    auto r =
+        http::Fetch(executor().host(), executor().port(), http::Verb::post, Path(id, "run"),
+                    RunBody(json::object{{"param1", 40}, {"param2", 2}}), "application/json", {}, milliseconds(60'000));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r;
+  };
+  ASSERT_OK(executor().Post("/engine-interp/init",
+                            InitModule(Example("add"), {{"annotations", json::object{{"engine", "interp"}}}})));
+  auto interp = run("engine-interp");
+  ASSERT_TRUE(interp.ok());
+  EXPECT_EQ(interp->result_int(), 200u) << interp->body();
+  EXPECT_EQ(Json(interp->body()), Json(R"({"result":42})"));
+  EXPECT_EQ((*interp)["x-wow-engine"], "interp");
+  // Without it, the node's engine (tiered, the default: its fast tier or AoT).
+  ASSERT_OK(executor().Post("/engine-node/init", InitModule(Example("add"))));
+  auto node = run("engine-node");
+  ASSERT_TRUE(node.ok());
+  EXPECT_EQ(Json(node->body()), Json(R"({"result":42})"));
+  std::string served((*node)["x-wow-engine"]);
+  EXPECT_TRUE(served == "aot" || served == "interp" || served == "jit") << served;
+  // An engine that does not exist is refused with the choices, like other bad annotations.
+  for (json::value bad : {json::value("warp"), json::value(7)}) {
+    Reply r = executor().Post("/engine-bad/init",
+                              InitModule(Example("add"), {{"annotations", json::object{{"engine", bad}}}}));
+    EXPECT_GE(r.status, 400u) << r;
+    EXPECT_NE(r.status, 500u) << r;
+    EXPECT_NE(r.Error().find("the `engine` annotation must be one of aot, interp"), std::string::npos) << r;
+    EXPECT_NE(r.Error().find("tiered"), std::string::npos) << r;
+  }
+  Reply none = executor().Post("/engine-bad/run", RunBody(json::object{}));
+  EXPECT_EQ(none.status, 404u) << none;
+}
+
 TEST_F(ExecutorServiceTest, BadRequests) {
   REQUIRE_MODULES(kRuntime);
   for (const char* body : {"{", "not json", "", "[1]", R"({"value":"code"})", R"({"value":{"code":7}})"}) {

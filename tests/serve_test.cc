@@ -517,6 +517,11 @@ TEST_F(ServeTest, BlockingInvocationAnswersTheRecord) {
   EXPECT_EQ(Annotation(rec, "kind"), json::value("wasm")) << r;
   EXPECT_EQ(Annotation(rec, "limits"), Json(R"({"timeout":60000,"memory":256,"logs":10,"concurrency":1})")) << r;
   EXPECT_EQ(Annotation(rec, "timeout"), json::value(false)) << r;
+  // The backend that served it: the node's engine is tiered (the default), so
+  // its fast tier or AoT.
+  auto engine = Annotation(rec, "engine");
+  ASSERT_TRUE(engine.has_value()) << r;
+  EXPECT_TRUE(*engine == json::value("aot") || *engine == json::value("interp") || *engine == json::value("jit")) << r;
   auto wait = Annotation(rec, "waitTime");
   ASSERT_TRUE(wait.has_value()) << r;
   EXPECT_GE(Int(*wait), 0) << r;
@@ -862,6 +867,53 @@ TEST_F(ServeTest, HostileActionsDoNotDisturbOthers) {
   // Still fine afterwards.
   EXPECT_EQ(server().Invoke("calm-add", Params({{"param1", 1}, {"param2", 2}}), "blocking=true&result=true").json,
             Json(R"({"result":3})"));
+}
+
+// ---------------------------------------------------------------------------
+// Engines: the node's (--engine) and an action's own (the `engine`
+// annotation); records say which backend served.
+
+json::array EngineAnnotation(json::value engine) {
+  return json::array{json::object{{"key", "engine"}, {"value", std::move(engine)}}};
+}
+
+TEST(ServeEngineTest, ActionAnnotationChoosesTheEngineAndRecordsSayWhichServed) {
+  TempDir data("wow-serve-engine");
+  auto server = Serve::Start({data.path(), {"--engine", "aot"}});
+  ASSERT_NE(server, nullptr);
+  ASSERT_STATUS(server->CreateAction("node-engine", WatExec(kWatHello)), 200) << server->Describe();
+  ASSERT_STATUS(server->CreateAction("own-engine", WatExec(kWatHello), {{"annotations", EngineAnnotation("interp")}}),
+                200);
+  ApiReply node = server->Invoke("node-engine", {});
+  ApiReply own = server->Invoke("own-engine", {});
+  ASSERT_STATUS(node, 200);
+  ASSERT_STATUS(own, 200);
+  EXPECT_EQ(Annotation(node.json, "engine"), json::value("aot")) << node;
+  EXPECT_EQ(Annotation(own.json, "engine"), json::value("interp")) << own;
+  EXPECT_EQ(At(own.json, "response.result"), Json(R"({"text":"ok"})")) << own;
+  EXPECT_EQ(At(node.json, "response.result"), At(own.json, "response.result"));
+  // The stored record says so too, and the action keeps its annotation.
+  ApiReply stored = server->WaitForActivation(Str(own.Member("activationId")));
+  EXPECT_EQ(Annotation(stored.json, "engine"), json::value("interp")) << stored;
+  EXPECT_EQ(Annotation(server->Get(Serve::ActionPath("own-engine")).json, "engine"), json::value("interp"));
+  // A new version with another engine runs on it.
+  ASSERT_STATUS(server->PutAction("own-engine",
+                                  {{"exec", WatExec(kWatHello)}, {"annotations", EngineAnnotation("tiered")}}, true),
+                200);
+  ApiReply tiered = server->Invoke("own-engine", {});
+  ASSERT_STATUS(tiered, 200);
+  auto tier = Annotation(tiered.json, "engine");
+  EXPECT_TRUE(tier == json::value("aot") || tier == json::value("interp") || tier == json::value("jit")) << tiered;
+  // An engine that does not exist is refused, naming the choices; nothing is stored.
+  for (json::value bad : {json::value("warp"), json::value(3)}) {
+    ApiReply r = server->CreateAction("bad-engine", WatExec(kWatHello), {{"annotations", EngineAnnotation(bad)}});
+    EXPECT_STATUS(r, 400);
+    std::string error = Str(r.Member("error"));
+    EXPECT_NE(error.find("the `engine` annotation must be one of aot, interp"), std::string::npos) << r;
+    EXPECT_NE(error.find("tiered"), std::string::npos) << r;
+    EXPECT_STATUS(server->Get(Serve::ActionPath("bad-engine")), 404);
+  }
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
 }
 
 // ---------------------------------------------------------------------------

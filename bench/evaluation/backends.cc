@@ -107,31 +107,21 @@ class ExecutorContainer : public Container {
 
 class ExecutorBackend : public Backend {
  public:
-  ExecutorBackend(Artifacts artifacts, ServiceProcess executor)
-      : artifacts_(std::move(artifacts)), executor_(std::move(executor)) {}
+  ExecutorBackend(Artifacts artifacts, WowEngine engine, ServiceProcess executor)
+      : artifacts_(std::move(artifacts)), engine_(std::move(engine)), executor_(std::move(executor)) {}
   std::string name() const override { return "wow executor"; }
 
-  Result<std::string> InitBody(const ActionSpec& action) override {
-    auto module = WasmModule(artifacts_, action);
-    if (!module.ok()) return module.status();
-    json::object extra;
-    if (action.net_access) extra["annotations"] = json::object{{"net_access", true}};
-    extra["limits"] = json::object{{"memory", action.memory_mb}};
-    return eval::InitBody(action.name, std::move(module).value(), std::move(extra));
-  }
+  Result<std::string> InitBody(const ActionSpec& action) override { return Body(action, /*aot=*/false); }
 
   // OpenWhisk with WOW compiles before the first request: one /init (which
-  // compiles into the executor's artifact cache) and /destroy.
+  // compiles into the executor's artifact cache) and /destroy; on AoT
+  // explicitly where the node would switch to it later (WowEngine).
   Status Prepare(const ActionSpec& action) override {
-    auto body = InitBody(action);
-    if (!body.ok()) return body.status();
-    std::string id = "prepare-" + action.name;
-    auto reply = http::Fetch(executor_.host(), executor_.port(), http::Verb::post, "/" + id + "/init", *body,
-                             "application/json", {}, milliseconds(600'000));
-    if (!reply.ok()) return reply.status();
-    if (reply->result_int() != 200) return Status::IoError("compiling " + action.name + ": " + reply->body());
-    (void)http::Fetch(executor_.host(), executor_.port(), http::Verb::post, "/" + id + "/destroy");
-    return Status::Ok();
+    if (engine_.CompilesAhead()) {
+      Status ahead = InitAndDestroy(action, /*aot=*/true);
+      if (ahead.ok() || engine_.engine == "aot") return ahead;
+    }
+    return InitAndDestroy(action, /*aot=*/false);
   }
 
   Result<std::unique_ptr<Container>> Start(const ActionSpec&) override {
@@ -147,7 +137,32 @@ class ExecutorBackend : public Backend {
   }
 
  private:
+  // The /init body; `aot` adds the `engine: aot` annotation.
+  Result<std::string> Body(const ActionSpec& action, bool aot) {
+    auto module = WasmModule(artifacts_, action);
+    if (!module.ok()) return module.status();
+    json::object extra, annotations;
+    if (action.net_access) annotations["net_access"] = true;
+    if (aot) annotations["engine"] = "aot";
+    if (!annotations.empty()) extra["annotations"] = std::move(annotations);
+    extra["limits"] = json::object{{"memory", action.memory_mb}};
+    return eval::InitBody(action.name, std::move(module).value(), std::move(extra));
+  }
+
+  Status InitAndDestroy(const ActionSpec& action, bool aot) {
+    auto body = Body(action, aot);
+    if (!body.ok()) return body.status();
+    std::string id = (aot ? "prepare-aot-" : "prepare-") + action.name;
+    auto reply = http::Fetch(executor_.host(), executor_.port(), http::Verb::post, "/" + id + "/init", *body,
+                             "application/json", {}, milliseconds(600'000));
+    if (!reply.ok()) return reply.status();
+    if (reply->result_int() != 200) return Status::IoError("compiling " + action.name + ": " + reply->body());
+    (void)http::Fetch(executor_.host(), executor_.port(), http::Verb::post, "/" + id + "/destroy");
+    return Status::Ok();
+  }
+
   Artifacts artifacts_;
+  WowEngine engine_;
   ServiceProcess executor_;
   std::atomic<uint64_t> next_{1};
 };
@@ -280,24 +295,24 @@ constexpr char kServeAuth[] =
 
 class ServePlatform : public Platform {
  public:
-  ServePlatform(Artifacts artifacts, ServiceOptions options, std::chrono::milliseconds keep_alive, ServiceProcess serve)
+  ServePlatform(Artifacts artifacts, ServiceOptions options, std::chrono::milliseconds keep_alive, WowEngine engine,
+                ServiceProcess serve)
       : artifacts_(std::move(artifacts)),
         options_(std::move(options)),
         keep_alive_(keep_alive),
+        engine_(std::move(engine)),
         serve_(std::move(serve)) {}
   std::string name() const override { return "wow serve"; }
 
+  // Where the node switches to AoT later (WowEngine), a twin of the action
+  // with the `engine: aot` annotation is deployed (compiling the artifact
+  // into the node's cache) and deleted first.
   Status Deploy(const ActionSpec& action) override {
-    auto module = WasmModule(artifacts_, action);
-    if (!module.ok()) return module.status();
-    json::object body{{"exec", {{"kind", "wasm"}, {"binary", true}, {"code", Base64Encode(*module)}}},
-                      {"limits", {{"memory", action.memory_mb}, {"timeout", 60000}}}};
-    if (action.net_access) body["annotations"] = json::array{json::object{{"key", "net_access"}, {"value", true}}};
-    auto reply = Send(http::Verb::put, ActionPath(action.name) + "?overwrite=true", ToJson(body),
-                      milliseconds(600'000));  // the first deploy of a module compiles it
-    if (!reply.ok()) return reply.status();
-    if (reply->result_int() != 200) return Status::IoError("deploying " + action.name + ": " + reply->body());
-    return Status::Ok();
+    if (engine_.CompilesAhead() && engine_.engine != "aot") {
+      std::string twin = action.name + "-aot-ahead";
+      if (Put(twin, action, /*aot=*/true).ok()) (void)Send(http::Verb::delete_, ActionPath(twin), {}, kDeployTimeout);
+    }
+    return Put(action.name, action, /*aot=*/false);
   }
 
   Invocation Invoke(const std::string& action, const std::string& params_json) override {
@@ -356,7 +371,24 @@ class ServePlatform : public Platform {
   size_t containers() const override { return 0; }
 
  private:
+  static constexpr milliseconds kDeployTimeout{600'000};  // the first deploy of a module compiles it
+
   static std::string ActionPath(const std::string& name) { return "/api/v1/namespaces/_/actions/" + name; }
+
+  Status Put(const std::string& name, const ActionSpec& action, bool aot) {
+    auto module = WasmModule(artifacts_, action);
+    if (!module.ok()) return module.status();
+    json::object body{{"exec", {{"kind", "wasm"}, {"binary", true}, {"code", Base64Encode(*module)}}},
+                      {"limits", {{"memory", action.memory_mb}, {"timeout", 60000}}}};
+    json::array annotations;
+    if (action.net_access) annotations.push_back(json::object{{"key", "net_access"}, {"value", true}});
+    if (aot) annotations.push_back(json::object{{"key", "engine"}, {"value", "aot"}});
+    if (!annotations.empty()) body["annotations"] = std::move(annotations);
+    auto reply = Send(http::Verb::put, ActionPath(name) + "?overwrite=true", ToJson(body), kDeployTimeout);
+    if (!reply.ok()) return reply.status();
+    if (reply->result_int() != 200) return Status::IoError("deploying " + name + ": " + reply->body());
+    return Status::Ok();
+  }
 
   // One request on a pooled keep-alive connection.
   Result<http::Response> Send(http::Verb verb, const std::string& target, std::string body, milliseconds timeout) {
@@ -386,6 +418,7 @@ class ServePlatform : public Platform {
   Artifacts artifacts_;
   ServiceOptions options_;
   std::chrono::milliseconds keep_alive_;
+  WowEngine engine_;
   ServiceProcess serve_;
   std::mutex mu_;
   std::vector<std::unique_ptr<http::Client>> clients_;
@@ -445,17 +478,26 @@ static Result<fs::path> WowDataDir(const Workspace& workspace, const std::string
   return dir;
 }
 
-Result<std::unique_ptr<Backend>> MakeExecutorBackend(Artifacts artifacts, Workspace workspace) {
+// `--engine <engine>`, or nothing for the node's default.
+static void AddEngine(std::vector<std::string>& argv, const WowEngine& engine) {
+  if (engine.engine.empty()) return;
+  argv.push_back("--engine");
+  argv.push_back(engine.engine);
+}
+
+Result<std::unique_ptr<Backend>> MakeExecutorBackend(Artifacts artifacts, Workspace workspace, WowEngine engine) {
   auto data_dir = WowDataDir(workspace, "executor");
   if (!data_dir.ok()) return data_dir.status();
   ServiceOptions options;
   options.argv = {artifacts.wow.string(), "executor", "--listen", "127.0.0.1:0", "--data-dir", data_dir->string()};
+  AddEngine(options.argv, engine);
   options.log_dir = workspace.dir;
   options.log_name = "wow-executor";
   options.die_with_thread = true;
   auto executor = ServiceProcess::Start(std::move(options));
   if (!executor.ok()) return executor.status();
-  return std::unique_ptr<Backend>(std::make_unique<ExecutorBackend>(std::move(artifacts), std::move(executor).value()));
+  return std::unique_ptr<Backend>(
+      std::make_unique<ExecutorBackend>(std::move(artifacts), std::move(engine), std::move(executor).value()));
 }
 
 Result<std::unique_ptr<Platform>> MakeServePlatform(Artifacts artifacts, Workspace workspace, ServeOptions options) {
@@ -474,13 +516,61 @@ Result<std::unique_ptr<Platform>> MakeServePlatform(Artifacts artifacts, Workspa
                   std::to_string(options.keep_alive.count()),
                   "--memory-budget-mb",
                   std::to_string(options.memory_budget_mb)};
+  AddEngine(service.argv, options.engine);
   service.log_dir = workspace.dir;
   service.log_name = "wow-serve";
   service.die_with_thread = true;
   auto serve = ServiceProcess::Start(service);
   if (!serve.ok()) return serve.status();
   return std::unique_ptr<Platform>(std::make_unique<ServePlatform>(std::move(artifacts), std::move(service),
-                                                                   options.keep_alive, std::move(serve).value()));
+                                                                   options.keep_alive, std::move(options.engine),
+                                                                   std::move(serve).value()));
+}
+
+Result<FirstResult> DeployToFirstResult(const Artifacts& artifacts, const fs::path& dir, const std::string& engine,
+                                        const std::string& module, const std::string& params_json,
+                                        milliseconds timeout) {
+  std::error_code ec;
+  fs::create_directories(dir / "data", ec);
+  if (ec) return Status::Internal("cannot create " + (dir / "data").string() + ": " + ec.message());
+  ServiceOptions options;
+  options.argv = {artifacts.wow.string(), "executor", "--listen", "127.0.0.1:0", "--data-dir", (dir / "data").string()};
+  AddEngine(options.argv, WowEngine{engine});
+  options.log_dir = dir;
+  options.log_name = "wow-executor";
+  options.die_with_thread = true;  // the experiments' thread: it outlives the sample
+  auto executor = ServiceProcess::Start(std::move(options));
+  if (!executor.ok()) return executor.status();
+  auto client = http::Client::Connect(executor->host(), executor->port(), timeout);
+  if (!client.ok()) return client.status();
+  std::string init = InitBody("deploy", module);
+  auto params = ParseJson(params_json);
+  std::string run = ToJson(json::object{{"value", params.ok() ? *params : json::value(json::object())},
+                                        {"action_name", "/_/deploy"},
+                                        {"namespace", "_"},
+                                        {"activation_id", "1"}});
+
+  FirstResult r;
+  auto start = Clock::now();  // the code is encoded: only the exchange is timed
+  auto init_reply = client->Send(http::Verb::post, "/deploy/init", std::move(init));
+  auto init_end = Clock::now();
+  if (!init_reply.ok()) return Status::IoError("/init: " + init_reply.status().ToString());
+  if (init_reply->result_int() != 200) {
+    return Status::IoError("/init: HTTP " + std::to_string(init_reply->result_int()) + ": " +
+                           init_reply->body().substr(0, 300));
+  }
+  auto run_reply = client->Send(http::Verb::post, "/deploy/run", std::move(run));
+  auto end = Clock::now();
+  if (!run_reply.ok()) return Status::IoError("/run: " + run_reply.status().ToString());
+  r.init_ms = std::chrono::duration<double, std::milli>(init_end - start).count();
+  r.run_ms = std::chrono::duration<double, std::milli>(end - init_end).count();
+  r.total_ms = std::chrono::duration<double, std::milli>(end - start).count();
+  r.body = run_reply->body();
+  if (auto it = run_reply->find("x-wow-engine"); it != run_reply->end()) r.served_by = std::string(it->value());
+  if (run_reply->result_int() != 200) {
+    return Status::IoError("/run: HTTP " + std::to_string(run_reply->result_int()) + ": " + r.body.substr(0, 300));
+  }
+  return r;
 }
 
 }  // namespace wow::bench::eval

@@ -47,16 +47,42 @@ std::unique_ptr<Backend> MakeDockerBackend(Artifacts artifacts, std::shared_ptr<
 Status BuildProxyImage(const Artifacts& artifacts, DockerApi& api, const std::string& image,
                        const std::filesystem::path& scratch);
 
+// wow's engine settings for a platform. Compiling is deploy-time work in
+// every experiment but deploy: where the node would run the AoT artifact
+// (aot; tiered and the default engine once their background compile is
+// done), deploying an action first builds it with the `engine: aot`
+// annotation, so the action runs on AoT from its first activation. Without
+// a working AoT engine that step fails quietly and tiered stays on its
+// fast tier.
+struct WowEngine {
+  std::string engine;  // `--engine`; empty: the node's default
+  bool CompilesAhead() const { return engine.empty() || engine == "aot" || engine == "tiered"; }
+};
+
 // Containers of one `wow executor` process (started by this call), the
 // harness acting as OpenWhisk's invoker; compiles each action in Prepare.
-Result<std::unique_ptr<Backend>> MakeExecutorBackend(Artifacts artifacts, Workspace workspace);
+Result<std::unique_ptr<Backend>> MakeExecutorBackend(Artifacts artifacts, Workspace workspace, WowEngine engine = {});
 
 // `wow serve` (started by this call), driven through the REST API; its own
 // invoker decides what is warm.
 struct ServeOptions {
   std::chrono::milliseconds keep_alive{600'000};
   uint64_t memory_budget_mb = 16384;
+  WowEngine engine;
 };
 Result<std::unique_ptr<Platform>> MakeServePlatform(Artifacts artifacts, Workspace workspace, ServeOptions options);
+
+// Deploy to first result, once: starts `wow executor --engine <engine>` on
+// the empty directory `dir` (not timed), then times /init with `module` and
+// one /run with `params_json` until its answer. The result body is returned
+// for the caller to check. The executor is stopped before returning.
+struct FirstResult {
+  double init_ms = 0, run_ms = 0, total_ms = 0;
+  std::string body;       // the /run answer
+  std::string served_by;  // its x-wow-engine header
+};
+Result<FirstResult> DeployToFirstResult(const Artifacts& artifacts, const std::filesystem::path& dir,
+                                        const std::string& engine, const std::string& module,
+                                        const std::string& params_json, std::chrono::milliseconds timeout);
 
 }  // namespace wow::bench::eval

@@ -1,8 +1,9 @@
 // evaluate: the paper's evaluation, side by side with real Docker, on this
 // machine. Starts a private dockerd (when it can), builds the baselines'
-// image, runs the experiments on every platform and writes raw results,
-// figures and summary.md into --out. See BENCHMARKS.md ("The paper's
-// evaluation") for what each experiment does and how to read the figures.
+// image, runs the experiments on every platform (wow's once per engine of
+// --engines) and writes raw results, figures and summary.md into --out. See
+// BENCHMARKS.md ("The paper's evaluation") for what each experiment does and
+// how to read the figures.
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -30,14 +31,19 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
-// The first line a command prints, or "unknown".
-std::string FirstLineOf(std::vector<std::string> argv) {
+// What a command prints on stdout, or "".
+std::string OutputOf(std::vector<std::string> argv) {
   wow::bench::eval::ProcessOptions options;
   options.argv = std::move(argv);
   options.deadline = Clock::now() + std::chrono::seconds(10);
   auto run = wow::bench::eval::RunProcess(std::move(options));
-  if (!run.ok() || run->out.empty()) return "unknown";
-  return run->out.substr(0, run->out.find('\n'));
+  return run.ok() ? run->out : std::string();
+}
+
+// The first line a command prints, or "unknown".
+std::string FirstLineOf(std::vector<std::string> argv) {
+  std::string out = OutputOf(std::move(argv));
+  return out.empty() ? "unknown" : out.substr(0, out.find('\n'));
 }
 
 // One container through the whole cold path (create, start, /init, /run):
@@ -58,12 +64,14 @@ struct Flags {
   bool full = false;
   std::string out;
   std::vector<std::string> platforms = {"docker", "process", "wow-executor", "wow-serve"};
-  std::vector<std::string> experiments = {"cold", "throughput", "skewed", "memory", "cpu"};
+  std::vector<std::string> engines;  // empty: the node's default engine
+  std::vector<std::string> experiments = {"cold", "throughput", "skewed", "memory", "cpu", "deploy"};
   std::string wow = WOW_BINARY_DIR "/wow";
   std::string proxy = WOW_ACTION_PROXY;
   std::string examples = WOW_BINARY_DIR "/examples";
   uint64_t seed = 1;
   bool keep_work = false;
+  bool list_engines = false;
 };
 
 bool Wants(const Flags& f, std::string_view experiment) {
@@ -83,7 +91,6 @@ int Run(const Flags& flags, const std::string& command) {
   env.seed = flags.seed;
   env.stop = &g_stop;
   env.artifacts = {flags.wow, flags.proxy, flags.examples, fs::path(flags.examples) / "native"};
-  for (const auto& slug : flags.platforms) env.platforms.push_back(*ParsePlatform(slug));
   for (const fs::path& needed :
        {env.artifacts.wow, env.artifacts.proxy, env.artifacts.Wasm("hash"), env.artifacts.Native("hash")}) {
     if (!fs::exists(needed)) {
@@ -92,6 +99,22 @@ int Run(const Flags& flags, const std::string& command) {
       return 2;
     }
   }
+  // wow's platforms once per engine; `all` and the names checked against the binary's own list.
+  std::vector<std::string> choices;
+  if (!flags.engines.empty() || flags.list_engines)
+    choices = ParseEngineChoices(OutputOf({env.artifacts.wow.string(), "executor", "--help"}));
+  if (flags.list_engines) {
+    for (const auto& e : choices) fmt::print("{}\n", e);
+    return 0;
+  }
+  auto engines = ResolveEngines(flags.engines, choices);
+  if (!engines.ok()) {
+    fmt::print(stderr, "evaluate: {}\n", engines.status().message());
+    return 2;
+  }
+  std::vector<PlatformKind> kinds;
+  for (const auto& slug : flags.platforms) kinds.push_back(*ParsePlatform(slug));
+  env.platforms = ExpandPlatforms(kinds, *engines);
   fs::path out = flags.out.empty() ? fs::path(WOW_SOURCE_DIR) / "bench" / "results" /
                                          fmt::format("{}-evaluation-{}", MachineInfo::Collect().date_utc.substr(0, 10),
                                                      env.profile.name)
@@ -106,6 +129,11 @@ int Run(const Flags& flags, const std::string& command) {
   info.command = command;
   info.versions.emplace_back("wow", FirstLineOf({env.artifacts.wow.string(), "--version"}));
   info.versions.emplace_back("C compiler (cc)", FirstLineOf({"/usr/bin/cc", "--version"}));
+  if (!engines->empty()) {
+    std::string list;
+    for (const auto& e : *engines) list += (list.empty() ? "" : ", ") + e;
+    info.versions.emplace_back("wow engines in this run", list);
+  }
   Results results;
 
   // Docker: a private daemon and the baselines' image, or a note saying why not.
@@ -140,6 +168,7 @@ int Run(const Flags& flags, const std::string& command) {
     }
   }
   info.platforms = env.platforms;
+  for (const PlatformId& id : env.platforms) info.hash_params.emplace_back(id, ParamsFor(env.profile, id, "hash"));
 
   int steps = 0;
   if (Wants(flags, "cold")) steps += ColdStartSteps(env);
@@ -147,6 +176,7 @@ int Run(const Flags& flags, const std::string& command) {
   if (Wants(flags, "skewed")) steps += SkewedSteps(env);
   if (Wants(flags, "memory")) steps += MemorySteps(env);
   if (Wants(flags, "cpu")) steps += CpuSpeedSteps(env);
+  if (Wants(flags, "deploy")) steps += DeploySteps(env);
   Progress progress(steps);
   env.progress = &progress;
 
@@ -156,6 +186,7 @@ int Run(const Flags& flags, const std::string& command) {
   if (Wants(flags, "skewed") && !env.stopping()) RunSkewed(env, results);
   if (Wants(flags, "memory") && !env.stopping()) RunMemory(env, results);
   if (Wants(flags, "cpu") && !env.stopping()) RunCpuSpeed(env, results);
+  if (Wants(flags, "deploy") && !env.stopping()) RunDeploy(env, results);
   progress.End();
   if (env.stopping()) results.notes.push_back("The run was interrupted: the figures cover what ran until then.");
 
@@ -196,14 +227,20 @@ int main(int argc, char** argv) {
   app.add_option("--platforms", flags.platforms, "docker, process, wow-executor, wow-serve")
       ->delimiter(',')
       ->check(CLI::IsMember({"docker", "process", "wow-executor", "wow-serve"}));
-  app.add_option("--experiments", flags.experiments, "cold, throughput, skewed, memory, cpu")
+  app.add_option("--engines", flags.engines,
+                 "wow's Wasm engines: each wow platform runs once per engine, e.g. aot,jit,interp,tiered, or `all` "
+                 "(every engine `wow executor --help` lists); default: once, on the node's default engine")
+      ->delimiter(',');
+  app.add_option("--experiments", flags.experiments, "cold, throughput, skewed, memory, cpu, deploy")
       ->delimiter(',')
-      ->check(CLI::IsMember({"cold", "throughput", "skewed", "memory", "cpu"}));
+      ->check(CLI::IsMember({"cold", "throughput", "skewed", "memory", "cpu", "deploy"}));
   app.add_option("--wow", flags.wow, "the wow binary");
   app.add_option("--proxy", flags.proxy, "the wow-action-proxy binary");
   app.add_option("--examples", flags.examples, "directory with <name>.wasm and native/<name>");
   app.add_option("--seed", flags.seed, "seed of the workload generators");
   app.add_flag("--keep-work", flags.keep_work, "keep the scratch directory (logs of every service and proxy)");
+  app.add_flag("--list-engines", flags.list_engines,
+               "print the engines --engines all means for --wow (one per line) and exit");
   CLI11_PARSE(app, argc, argv);
 
   struct sigaction sa {};

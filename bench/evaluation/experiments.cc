@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <latch>
 #include <mutex>
 #include <thread>
@@ -9,8 +11,10 @@
 #include "abi/action_runner.h"
 #include "bench_support.h"
 #include "common/files.h"
+#include "common/json.h"
 #include "wasm/engine.h"
 #include "wasm/engine_factory.h"
+#include "wasm/testing/module_generator.h"
 
 namespace wow::bench::eval {
 namespace {
@@ -22,10 +26,6 @@ using std::chrono::milliseconds;
 constexpr PlatformKind kAllPlatforms[] = {PlatformKind::kDocker, PlatformKind::kProcess, PlatformKind::kWowExecutor,
                                           PlatformKind::kWowServe};
 
-std::string ParamsFor(const Environment& env, const std::string& example) {
-  return example.rfind("hash", 0) == 0 ? env.profile.hash_params : std::string("{}");
-}
-
 ActionSpec Action(const Environment& env, std::string name, std::string example) {
   ActionSpec a;
   a.name = std::move(name);
@@ -36,18 +36,18 @@ ActionSpec Action(const Environment& env, std::string name, std::string example)
 }
 
 // Fresh platform + deployed actions, or a note saying why not.
-std::unique_ptr<Platform> Prepare(const Environment& env, PlatformKind kind, const std::string& tag,
+std::unique_ptr<Platform> Prepare(const Environment& env, const PlatformId& id, const std::string& tag,
                                   PlatformSettings settings, const std::vector<ActionSpec>& actions, Results& results) {
-  auto platform = MakePlatform(env, kind, tag, settings);
+  auto platform = MakePlatform(env, id, tag, settings);
   if (!platform.ok()) {
-    results.notes.push_back(fmt::format("{}: {} skipped: {}", tag, PlatformName(kind), platform.status().ToString()));
+    results.notes.push_back(fmt::format("{}: {} skipped: {}", tag, PlatformName(id), platform.status().ToString()));
     return nullptr;
   }
   for (const auto& a : actions) {
     Status s = (*platform)->Deploy(a);
     if (!s.ok()) {
       results.notes.push_back(
-          fmt::format("{}: {} skipped: deploying {}: {}", tag, PlatformName(kind), a.name, s.ToString()));
+          fmt::format("{}: {} skipped: deploying {}: {}", tag, PlatformName(id), a.name, s.ToString()));
       return nullptr;
     }
   }
@@ -65,7 +65,8 @@ Invocation Timed(Platform& platform, Clock::time_point origin, const std::string
 }
 
 // Counts failed invocations into one note per experiment and platform.
-void NoteFailures(Results& results, const std::string& what, PlatformKind kind, const std::vector<Invocation>& invs) {
+void NoteFailures(Results& results, const std::string& what, const PlatformId& id,
+                  const std::vector<Invocation>& invs) {
   size_t failed = 0;
   std::string first;
   for (const auto& inv : invs) {
@@ -73,7 +74,7 @@ void NoteFailures(Results& results, const std::string& what, PlatformKind kind, 
     if (failed++ == 0) first = inv.error;
   }
   if (failed > 0) {
-    results.notes.push_back(fmt::format("{}: {}: {} of {} invocations failed (first: {})", what, PlatformName(kind),
+    results.notes.push_back(fmt::format("{}: {}: {} of {} invocations failed (first: {})", what, PlatformName(id),
                                         failed, invs.size(), first));
   }
 }
@@ -106,6 +107,118 @@ std::optional<PlatformKind> ParsePlatform(std::string_view slug) {
   return std::nullopt;
 }
 
+bool IsWow(PlatformKind kind) { return kind == PlatformKind::kWowExecutor || kind == PlatformKind::kWowServe; }
+
+std::string PlatformName(const PlatformId& id) {
+  return id.engine.empty() ? PlatformName(id.kind) : PlatformName(id.kind) + " (" + id.engine + ")";
+}
+
+std::string PlatformSlug(const PlatformId& id) {
+  return id.engine.empty() ? PlatformSlug(id.kind) : PlatformSlug(id.kind) + "-" + id.engine;
+}
+
+std::vector<PlatformId> ExpandPlatforms(const std::vector<PlatformKind>& kinds,
+                                        const std::vector<std::string>& engines) {
+  std::vector<PlatformId> out;
+  for (PlatformKind kind : kinds) {
+    if (!IsWow(kind) || engines.empty()) {
+      out.emplace_back(kind);
+      continue;
+    }
+    for (const auto& engine : engines) out.emplace_back(kind, engine);
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> SplitNames(std::string_view text, char separator) {
+  std::vector<std::string> names;
+  while (!text.empty()) {
+    size_t end = text.find(separator);
+    std::string_view name = text.substr(0, end);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!name.empty()) names.emplace_back(name);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return names;
+}
+
+bool IsEngineName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+}  // namespace
+
+std::vector<std::string> ParseEngineChoices(std::string_view help) {
+  auto valid = [](const std::vector<std::string>& names) {
+    return !names.empty() && std::all_of(names.begin(), names.end(), IsEngineName);
+  };
+  // The description: "Wasm engine: aot, interp, jit, tiered (default: ...)".
+  constexpr std::string_view kDescription = "Wasm engine: ";
+  if (size_t at = help.find(kDescription); at != std::string_view::npos) {
+    std::string_view rest = help.substr(at + kDescription.size());
+    rest = rest.substr(0, std::min(rest.find('('), rest.find('\n')));
+    if (auto names = SplitNames(rest, ','); valid(names)) return names;
+  }
+  // CLI11's type hint on the option's line: "--engine TEXT:{aot,interp,...}".
+  if (size_t at = help.find("--engine "); at != std::string_view::npos) {
+    std::string_view line = help.substr(at, help.find('\n', at) - at);
+    size_t open = line.find('{'), close = line.find('}');
+    if (open != std::string_view::npos && close != std::string_view::npos && open < close) {
+      if (auto names = SplitNames(line.substr(open + 1, close - open - 1), ','); valid(names)) return names;
+    }
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> ResolveEngines(const std::vector<std::string>& requested,
+                                                const std::vector<std::string>& choices) {
+  auto listed = [&] {
+    std::string text;
+    for (const auto& c : choices) text += (text.empty() ? "" : ", ") + c;
+    return text;
+  };
+  std::vector<std::string> engines;
+  for (const auto& name : requested) {
+    if (name == "all") {
+      if (choices.empty()) {
+        return Status::InvalidArgument(
+            "--engines all: `wow executor --help` lists no engine choices; name the engines instead");
+      }
+      for (const auto& c : choices)
+        if (std::find(engines.begin(), engines.end(), c) == engines.end()) engines.push_back(c);
+      continue;
+    }
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), name) == choices.end()) {
+      return Status::InvalidArgument(
+          fmt::format("--engines: this wow has no engine '{}' (it has: {})", name, listed()));
+    }
+    if (std::find(engines.begin(), engines.end(), name) == engines.end()) engines.push_back(name);
+  }
+  return engines;
+}
+
+std::string ParamsFor(const Profile& profile, const PlatformId& platform, const std::string& example) {
+  if (example.rfind("hash", 0) != 0) return "{}";
+  return IsWow(platform.kind) && platform.engine == "interp" ? profile.interp_hash_params : profile.hash_params;
+}
+
+int DeploySamples(const Profile& profile, const std::string& engine, size_t bytes) {
+  return engine == "aot" && bytes >= 1'000'000 ? std::min(profile.deploy_slow_samples, profile.deploy_samples)
+                                               : profile.deploy_samples;
+}
+
+std::string SizeLabel(size_t bytes) {
+  if (bytes >= 1'000'000 && bytes % 1'000'000 == 0) return fmt::format("{} MB", bytes / 1'000'000);
+  if (bytes >= 1'000 && bytes % 1'000 == 0) return fmt::format("{} KB", bytes / 1'000);
+  return fmt::format("{} B", bytes);
+}
+
 std::string WorkloadSlug(Workload w) {
   switch (w) {
     case Workload::kCpu: return "hash";
@@ -128,7 +241,14 @@ Profile SmokeProfile() {
   p.memory_containers = 1;
   p.cpu_runs = 1;
   p.hash_params = R"({"iterations": 20000})";
+  p.interp_hash_params = R"({"iterations": 100})";
+  p.interp_cpu_hash_params = R"({"iterations": 1000})";
+  p.interp_cpu_prime_params = R"({"n": 10000})";
+  p.interp_cpu_runs = 1;
   p.prime_params = R"({"n": 100000})";
+  p.deploy_sizes = {2'000};
+  p.deploy_samples = 1;
+  p.deploy_slow_samples = 1;
   return p;
 }
 
@@ -143,6 +263,8 @@ Profile QuickProfile() {
   p.skew_seconds = 20;
   p.memory_containers = 4;
   p.cpu_runs = 5;
+  p.deploy_samples = 3;
+  p.deploy_slow_samples = 1;
   return p;
 }
 
@@ -157,18 +279,20 @@ Profile FullProfile() {
   p.skew_seconds = 120;
   p.memory_containers = 16;
   p.cpu_runs = 15;
+  p.deploy_samples = 5;
+  p.deploy_slow_samples = 3;
   return p;
 }
 
-Result<std::unique_ptr<Platform>> MakePlatform(const Environment& env, PlatformKind kind, const std::string& tag,
+Result<std::unique_ptr<Platform>> MakePlatform(const Environment& env, const PlatformId& id, const std::string& tag,
                                                PlatformSettings settings) {
-  Workspace ws{env.work / tag / PlatformSlug(kind), env.aot_cache};
+  Workspace ws{env.work / tag / PlatformSlug(id), env.aot_cache};
   std::error_code ec;
   fs::create_directories(ws.dir, ec);
   PoolOptions pool;
   pool.memory_budget_mb = env.profile.memory_budget_mb;
   pool.keep_alive = settings.keep_alive;
-  switch (kind) {
+  switch (id.kind) {
     case PlatformKind::kDocker:
       if (!env.docker) return Status::IoError("Docker is not running in this run");
       return std::unique_ptr<Platform>(std::make_unique<ContainerPool>(
@@ -176,14 +300,15 @@ Result<std::unique_ptr<Platform>> MakePlatform(const Environment& env, PlatformK
     case PlatformKind::kProcess:
       return std::unique_ptr<Platform>(std::make_unique<ContainerPool>(MakeProcessBackend(env.artifacts, ws), pool));
     case PlatformKind::kWowExecutor: {
-      auto backend = MakeExecutorBackend(env.artifacts, ws);
+      auto backend = MakeExecutorBackend(env.artifacts, ws, WowEngine{id.engine});
       if (!backend.ok()) return backend.status();
       return std::unique_ptr<Platform>(std::make_unique<ContainerPool>(std::move(backend).value(), pool));
     }
     case PlatformKind::kWowServe:
-      return MakeServePlatform(
-          env.artifacts, ws,
-          ServeOptions{.keep_alive = settings.keep_alive, .memory_budget_mb = env.profile.memory_budget_mb});
+      return MakeServePlatform(env.artifacts, ws,
+                               ServeOptions{.keep_alive = settings.keep_alive,
+                                            .memory_budget_mb = env.profile.memory_budget_mb,
+                                            .engine = WowEngine{id.engine}});
   }
   return Status::InvalidArgument("unknown platform");
 }
@@ -199,15 +324,16 @@ void RunColdStart(const Environment& env, Results& results) {
   std::vector<ActionSpec> actions;
   for (int i = 0; i < max_level; ++i) actions.push_back(Action(env, fmt::format("cold-{}", i), "hash"));
 
-  for (PlatformKind kind : env.platforms) {
-    env.progress->Begin("cold start · " + PlatformName(kind), "round",
+  for (const PlatformId& id : env.platforms) {
+    env.progress->Begin("cold start · " + PlatformName(id), "round",
                         static_cast<int64_t>(p.cold_levels.size()) * p.cold_rounds);
     // wow serve has no "remove idle containers" call: a keep-alive of 0
     // unloads every action as its activation ends. The pools remove theirs
     // between rounds.
     PlatformSettings settings;
-    if (kind == PlatformKind::kWowServe) settings.keep_alive = milliseconds(0);
-    auto platform = Prepare(env, kind, "cold", settings, actions, results);
+    if (id.kind == PlatformKind::kWowServe) settings.keep_alive = milliseconds(0);
+    auto platform = Prepare(env, id, "cold", settings, actions, results);
+    const std::string params = ParamsFor(p, id, "hash");
     if (!platform) continue;
     std::vector<Invocation> all;
     auto origin = Clock::now();
@@ -221,20 +347,20 @@ void RunColdStart(const Environment& env, Results& results) {
         for (int i = 0; i < level; ++i) {
           clients.emplace_back([&, i] {
             ready.arrive_and_wait();
-            invs[i] = Timed(*platform, origin, actions[i].name, ParamsFor(env, "hash"));
+            invs[i] = Timed(*platform, origin, actions[i].name, params);
           });
         }
         ready.arrive_and_wait();
         for (auto& t : clients) t.join();
         for (int i = 0; i < level; ++i) {
-          results.cold.push_back({kind, level, round, actions[i].name, invs[i]});
+          results.cold.push_back({id, level, round, actions[i].name, invs[i]});
           all.push_back(invs[i]);
         }
         env.progress->Advance();
       }
     }
     platform->DropIdle();
-    NoteFailures(results, "cold start", kind, all);
+    NoteFailures(results, "cold start", id, all);
   }
 }
 
@@ -249,16 +375,16 @@ void RunThroughput(const Environment& env, Workload workload, Results& results) 
   if (workload != Workload::kCpu) actions.push_back(Action(env, "tp-block", "block"));
   LevelSchedule schedule = p.rising.Levels();
 
-  for (PlatformKind kind : env.platforms) {
+  for (const PlatformId& id : env.platforms) {
     std::string tag = "throughput-" + WorkloadSlug(workload);
-    env.progress->Begin("throughput " + WorkloadSlug(workload) + " · " + PlatformName(kind), "clients",
+    env.progress->Begin("throughput " + WorkloadSlug(workload) + " · " + PlatformName(id), "clients",
                         p.rising.max_clients);
-    auto platform = Prepare(env, kind, tag, {}, actions, results);
+    auto platform = Prepare(env, id, tag, {}, actions, results);
     if (!platform) continue;
     // One warm container per action, as on a platform that has served it before.
-    for (const auto& a : actions) (void)platform->Invoke(a.name, ParamsFor(env, a.example));
+    for (const auto& a : actions) (void)platform->Invoke(a.name, ParamsFor(p, id, a.example));
 
-    ThroughputRun run{kind, workload, {}, {}};
+    ThroughputRun run{id, workload, {}, {}};
     std::mutex mu;
     auto origin = Clock::now();
     double end = schedule.end_seconds;
@@ -280,7 +406,7 @@ void RunThroughput(const Environment& env, Workload workload, Results& results) 
         while (!env.stopping() && SecondsSince(origin, Clock::now()) < end) {
           bool io = workload == Workload::kIo || (workload == Workload::kMixed && mix->Next());
           const ActionSpec& a = actions[io && actions.size() > 1 ? 1 : 0];
-          Invocation inv = Timed(*platform, origin, a.name, ParamsFor(env, a.example));
+          Invocation inv = Timed(*platform, origin, a.name, ParamsFor(p, id, a.example));
           std::lock_guard<std::mutex> lock(mu);
           run.invocations.push_back(std::move(inv));
         }
@@ -292,7 +418,7 @@ void RunThroughput(const Environment& env, Workload workload, Results& results) 
       if (inv.ok) completed.push_back(inv.end_s);
     auto levels = ThroughputPerLevel(completed, schedule, p.settle_seconds);
     if (levels.ok()) run.levels = std::move(levels).value();
-    NoteFailures(results, "throughput " + WorkloadSlug(workload), kind, run.invocations);
+    NoteFailures(results, "throughput " + WorkloadSlug(workload), id, run.invocations);
     results.throughput.push_back(std::move(run));
   }
 }
@@ -312,9 +438,9 @@ void RunSkewed(const Environment& env, Results& results) {
   for (int i = 0; i < names->action_count(); ++i)
     actions.push_back(Action(env, names->ActionName(i), names->IsIoBound(i) ? "block" : "hash"));
 
-  for (PlatformKind kind : env.platforms) {
-    env.progress->Begin("skewed workload · " + PlatformName(kind), "s", static_cast<int64_t>(p.skew_seconds));
-    auto platform = Prepare(env, kind, "skewed", {.keep_alive = p.skew_keep_alive}, actions, results);
+  for (const PlatformId& id : env.platforms) {
+    env.progress->Begin("skewed workload · " + PlatformName(id), "s", static_cast<int64_t>(p.skew_seconds));
+    auto platform = Prepare(env, id, "skewed", {.keep_alive = p.skew_keep_alive}, actions, results);
     if (!platform) continue;
     platform->DropIdle();  // every platform starts with nothing warm (wow serve loads at deploy time)
     std::mutex mu;
@@ -327,16 +453,16 @@ void RunSkewed(const Environment& env, Results& results) {
         while (!env.stopping() && SecondsSince(origin, Clock::now()) < p.skew_seconds) {
           ActionPick pick = workload->Next();
           const ActionSpec& a = actions[pick.index];
-          Invocation inv = Timed(*platform, origin, a.name, ParamsFor(env, a.example));
+          Invocation inv = Timed(*platform, origin, a.name, ParamsFor(p, id, a.example));
           std::lock_guard<std::mutex> lock(mu);
-          results.skewed.push_back({kind, a.name, pick.hot, pick.io_bound, inv});
+          results.skewed.push_back({id, a.name, pick.hot, pick.io_bound, inv});
           all.push_back(inv);
           if (c == 0) env.progress->Set(static_cast<int64_t>(inv.end_s));
         }
       });
     }
     for (auto& t : clients) t.join();
-    NoteFailures(results, "skewed workload", kind, all);
+    NoteFailures(results, "skewed workload", id, all);
   }
 }
 
@@ -346,8 +472,8 @@ int MemorySteps(const Environment& env) { return static_cast<int>(env.platforms.
 
 void RunMemory(const Environment& env, Results& results) {
   const int k = env.profile.memory_containers;
-  for (PlatformKind kind : env.platforms) {
-    env.progress->Begin("memory per warm container · " + PlatformName(kind), "modules", std::size(kMemoryModules));
+  for (const PlatformId& id : env.platforms) {
+    env.progress->Begin("memory per warm container · " + PlatformName(id), "modules", std::size(kMemoryModules));
     for (const char* module : kMemoryModules) {
       if (env.stopping()) break;
       std::vector<ActionSpec> actions;
@@ -363,24 +489,24 @@ void RunMemory(const Environment& env, Results& results) {
       warmup.distinct_module = true;
       // wow compiles at deploy time (once per distinct module, cached for
       // the run): a first instance deploys them all, the measured one loads.
-      if (kind == PlatformKind::kWowExecutor || kind == PlatformKind::kWowServe) {
+      if (IsWow(id.kind)) {
         std::vector<ActionSpec> all = actions;
         all.push_back(warmup);
-        if (!Prepare(env, kind, std::string("memory-compile-") + module, {}, all, results)) {
+        if (!Prepare(env, id, std::string("memory-compile-") + module, {}, all, results)) {
           env.progress->Advance();
           continue;
         }
       }
-      auto platform = Prepare(env, kind, std::string("memory-") + module, {}, {warmup}, results);
+      auto platform = Prepare(env, id, std::string("memory-") + module, {}, {warmup}, results);
       if (!platform) break;
-      if (Invocation inv = platform->Invoke(warmup.name, ParamsFor(env, module)); !inv.ok) {
-        results.notes.push_back(
-            fmt::format("memory: {} {}: warm-up failed: {}", PlatformName(kind), module, inv.error));
+      const std::string params = ParamsFor(env.profile, id, module);
+      if (Invocation inv = platform->Invoke(warmup.name, params); !inv.ok) {
+        results.notes.push_back(fmt::format("memory: {} {}: warm-up failed: {}", PlatformName(id), module, inv.error));
         env.progress->Advance();
         continue;
       }
       MemoryRow row;
-      row.platform = kind;
+      row.platform = id;
       row.module = module;
       row.containers = k;
       if (auto bytes = ReadFile(env.artifacts.Wasm(module)); bytes.ok()) row.wasm_bytes = bytes->size();
@@ -390,7 +516,7 @@ void RunMemory(const Environment& env, Results& results) {
       Status failed = Status::Ok();
       for (const auto& a : actions) {
         if (failed = platform->Deploy(a); !failed.ok()) break;
-        Invocation inv = platform->Invoke(a.name, ParamsFor(env, module));
+        Invocation inv = platform->Invoke(a.name, params);
         if (!inv.ok) failed = Status::Internal(inv.error);
         if (!failed.ok()) break;
       }
@@ -398,7 +524,7 @@ void RunMemory(const Environment& env, Results& results) {
       auto after = platform->MeasureFootprint();
       if (!failed.ok() || !before.ok() || !after.ok()) {
         results.notes.push_back(fmt::format(
-            "memory: {} {}: not measured: {}", PlatformName(kind), module,
+            "memory: {} {}: not measured: {}", PlatformName(id), module,
             !failed.ok() ? failed.ToString() : (!before.ok() ? before.status() : after.status()).ToString()));
         env.progress->Advance();
         continue;
@@ -415,68 +541,191 @@ void RunMemory(const Environment& env, Results& results) {
 
 // ---- CPU speed ------------------------------------------------------------------------------
 
+std::vector<std::string> CpuSpeedEngines(const Environment& env) {
+  const std::vector<std::string> here = wasm::AvailableEngines();
+  std::vector<std::string> engines;
+  for (const PlatformId& id : env.platforms) {
+    if (!IsWow(id.kind)) continue;
+    std::string engine = id.engine.empty() ? "aot" : id.engine;
+    if (std::find(here.begin(), here.end(), engine) == here.end()) continue;  // tiered, or not in this build
+    if (std::find(engines.begin(), engines.end(), engine) == engines.end()) engines.push_back(engine);
+  }
+  if (engines.empty()) engines.push_back("aot");  // only baselines in the run: the figure of issue 5
+  return engines;
+}
+
 int CpuSpeedSteps(const Environment&) { return 1; }
 
+namespace {
+
+// The CPU-speed experiment's actions and runs on `engine`.
+struct CpuCases {
+  std::vector<std::pair<std::string, std::string>> cases;  // {example, params}
+  int runs = 0;
+};
+CpuCases CpuCasesFor(const Profile& p, const std::string& engine) {
+  if (engine == "interp") {
+    return {{{"hash", p.interp_cpu_hash_params}, {"prime", p.interp_cpu_prime_params}},
+            std::min(p.cpu_runs, p.interp_cpu_runs)};
+  }
+  return {{{"hash", p.hash_params}, {"prime", p.prime_params}}, p.cpu_runs};
+}
+
+}  // namespace
+
 void RunCpuSpeed(const Environment& env, Results& results) {
-  const std::pair<std::string, std::string> cases[] = {{"hash", env.profile.hash_params},
-                                                       {"prime", env.profile.prime_params}};
-  env.progress->Begin("CPU speed · Wasm (AoT) vs native, outside any platform", "runs",
-                      static_cast<int64_t>(std::size(cases)) * env.profile.cpu_runs);
+  const std::vector<std::string> engines = CpuSpeedEngines(env);
+  std::string engine_list;
+  int64_t total = 0;
+  for (const auto& e : engines) {
+    engine_list += (engine_list.empty() ? "" : ", ") + e;
+    CpuCases c = CpuCasesFor(env.profile, e);
+    total += static_cast<int64_t>(c.cases.size()) * c.runs;
+  }
+  env.progress->Begin("CPU speed · Wasm (" + engine_list + ") vs native, outside any platform", "runs", total);
   Workspace ws{env.work / "cpu", env.aot_cache};
   std::error_code ec;
   fs::create_directories(ws.dir, ec);
+  fs::create_directories(env.aot_cache, ec);  // no wow platform may have run before
   fs::create_directory_symlink(env.aot_cache, ws.dir / "aot", ec);
   wasm::EngineOptions options;
   options.data_dir = ws.dir;
-  auto engine = wasm::CreateEngine("aot", options);
-  if (!engine.ok()) {
-    results.notes.push_back("CPU speed: " + engine.status().ToString());
+  for (const std::string& engine_name : engines) {
+    const CpuCases cpu = CpuCasesFor(env.profile, engine_name);
+    auto engine = wasm::CreateEngine(engine_name, options);
+    if (!engine.ok()) {
+      results.notes.push_back("CPU speed: " + engine_name + ": " + engine.status().ToString());
+      continue;
+    }
+    for (const auto& [example, params] : cpu.cases) {
+      if (env.stopping()) break;
+      auto bytes = ReadFile(env.artifacts.Wasm(example));
+      if (!bytes.ok()) {
+        results.notes.push_back("CPU speed: " + bytes.status().ToString());
+        continue;
+      }
+      auto module = (*engine)->Load(std::vector<uint8_t>(bytes->begin(), bytes->end()), abi::HostFunctionsFor({}));
+      if (!module.ok()) {
+        results.notes.push_back("CPU speed: " + engine_name + ": loading " + example + ": " +
+                                module.status().ToString());
+        continue;
+      }
+      abi::ActivationRequest request;
+      request.params_json = params;
+      std::vector<double> native_ms, wasm_ms;
+      std::string failure;
+      for (int i = 0; i < cpu.runs && failure.empty() && !env.stopping(); ++i) {
+        auto run_wasm = [&] {
+          auto t0 = Clock::now();
+          auto r = abi::RunActivation(**module, request);
+          wasm_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          if (!r.ok() || r->status != abi::ActivationStatus::kSuccess) failure = "the Wasm run failed";
+        };
+        auto run_native = [&] {
+          auto r = RunNative(env.artifacts.Native(example), params);
+          if (!r.ok() || r->exit_code != 0) failure = "the native run failed";
+          if (r.ok()) native_ms.push_back(std::chrono::duration<double, std::milli>(r->elapsed).count());
+        };
+        // Alternate the order so neither build always runs on a warmer machine.
+        if (i % 2 == 0) {
+          run_wasm();
+          run_native();
+        } else {
+          run_native();
+          run_wasm();
+        }
+        env.progress->Advance();
+      }
+      if (!failure.empty()) {
+        results.notes.push_back("CPU speed: " + engine_name + ": " + example + ": " + failure);
+        continue;
+      }
+      if (wasm_ms.empty() || native_ms.empty()) continue;  // interrupted
+      CpuRow row{engine_name, example, params, Describe(native_ms), Describe(wasm_ms), 0};
+      row.wasm_speed = Ratio(row.native_ms.p50, row.wasm_ms.p50).value_or(0);
+      results.cpu.push_back(std::move(row));
+    }
+  }
+}
+
+// ---- deploy to first result -------------------------------------------------------------------
+
+namespace {
+
+constexpr char kDeployParams[] = R"({"n": 5})";
+constexpr uint64_t kDeployN = 5;
+
+std::vector<PlatformId> DeployPlatforms(const Environment& env) {
+  std::vector<PlatformId> out;
+  for (const PlatformId& id : env.platforms)
+    if (id.kind == PlatformKind::kWowExecutor) out.push_back(id);
+  return out;
+}
+
+// Empty when `body` is {"sum": expected}, else what is wrong with it.
+std::string CheckSum(const std::string& body, uint64_t expected) {
+  auto v = ParseJson(body);
+  const boost::json::object* o = v.ok() ? v->if_object() : nullptr;
+  const boost::json::value* sum = o ? o->if_contains("sum") : nullptr;
+  if (sum == nullptr || !sum->is_number()) return "the first result has no \"sum\": " + body.substr(0, 200);
+  boost::system::error_code ec;
+  auto got = sum->to_number<uint64_t>(ec);
+  if (ec || got != expected) return fmt::format("wrong sum {} (expected {})", ToJson(*sum), expected);
+  return {};
+}
+
+}  // namespace
+
+int DeploySteps(const Environment& env) { return static_cast<int>(DeployPlatforms(env).size()); }
+
+void RunDeploy(const Environment& env, Results& results) {
+  const Profile& p = env.profile;
+  const std::vector<PlatformId> platforms = DeployPlatforms(env);
+  if (platforms.empty()) {
+    results.notes.push_back("deploy to first result: runs on wow executor, which is not among this run's platforms");
     return;
   }
-  for (const auto& [example, params] : cases) {
-    auto bytes = ReadFile(env.artifacts.Wasm(example));
-    if (!bytes.ok()) {
-      results.notes.push_back("CPU speed: " + bytes.status().ToString());
-      continue;
-    }
-    auto module = (*engine)->Load(std::vector<uint8_t>(bytes->begin(), bytes->end()), abi::HostFunctionsFor({}));
-    if (!module.ok()) {
-      results.notes.push_back("CPU speed: loading " + example + ": " + module.status().ToString());
-      continue;
-    }
-    abi::ActivationRequest request;
-    request.params_json = params;
-    std::vector<double> native_ms, wasm_ms;
-    std::string failure;
-    for (int i = 0; i < env.profile.cpu_runs && failure.empty() && !env.stopping(); ++i) {
-      auto run_wasm = [&] {
-        auto t0 = Clock::now();
-        auto r = abi::RunActivation(**module, request);
-        wasm_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        if (!r.ok() || r->status != abi::ActivationStatus::kSuccess) failure = "the Wasm run failed";
-      };
-      auto run_native = [&] {
-        auto r = RunNative(env.artifacts.Native(example), params);
-        if (!r.ok() || r->exit_code != 0) failure = "the native run failed";
-        if (r.ok()) native_ms.push_back(std::chrono::duration<double, std::milli>(r->elapsed).count());
-      };
-      // Alternate the order so neither build always runs on a warmer machine.
-      if (i % 2 == 0) {
-        run_wasm();
-        run_native();
-      } else {
-        run_native();
-        run_wasm();
+  for (size_t pi = 0; pi < platforms.size(); ++pi) {
+    const PlatformId& id = platforms[pi];
+    int64_t total = 0;
+    for (size_t bytes : p.deploy_sizes) total += DeploySamples(p, id.engine, bytes);
+    env.progress->Begin("deploy to first result · " + PlatformName(id), "samples", total);
+    size_t failed = 0;
+    std::string first_error;
+    for (size_t si = 0; si < p.deploy_sizes.size() && !env.stopping(); ++si) {
+      const size_t bytes = p.deploy_sizes[si];
+      for (int k = 0; k < DeploySamples(p, id.engine, bytes) && !env.stopping(); ++k) {
+        DeploySample sample;
+        sample.platform = id;
+        sample.target_bytes = bytes;
+        sample.sample = k;
+        // A module of its own per sample, engine and size: no cache anywhere can know it.
+        sample.seed = static_cast<uint32_t>(env.seed * 1'000'003 + pi * 10'007 + si * 101 + k);
+        std::vector<uint8_t> module = wasm::testing::GenerateWasiModule(bytes, sample.seed);
+        sample.module_bytes = module.size();
+        const uint64_t expected = wasm::testing::GeneratedModuleSum(bytes, sample.seed, kDeployN);
+        fs::path dir = env.work / "deploy" / PlatformSlug(id) / fmt::format("{}-{}", bytes, k);
+        auto r = DeployToFirstResult(env.artifacts, dir, id.engine, std::string(module.begin(), module.end()),
+                                     kDeployParams, milliseconds(1'800'000));
+        if (r.ok()) {
+          sample.init_ms = r->init_ms;
+          sample.run_ms = r->run_ms;
+          sample.total_ms = r->total_ms;
+          sample.served_by = r->served_by;
+          sample.error = CheckSum(r->body, expected);
+          sample.ok = sample.error.empty();
+        } else {
+          sample.error = r.status().ToString();
+        }
+        if (!sample.ok && failed++ == 0) first_error = sample.error;
+        results.deploy.push_back(std::move(sample));
+        env.progress->Advance();
       }
-      env.progress->Advance();
     }
-    if (!failure.empty()) {
-      results.notes.push_back("CPU speed: " + example + ": " + failure);
-      continue;
+    if (failed > 0) {
+      results.notes.push_back(fmt::format("deploy to first result: {}: {} samples failed (first: {})", PlatformName(id),
+                                          failed, first_error));
     }
-    CpuRow row{example, params, Describe(native_ms), Describe(wasm_ms), 0};
-    row.wasm_speed = Ratio(row.native_ms.p50, row.wasm_ms.p50).value_or(0);
-    results.cpu.push_back(std::move(row));
   }
 }
 

@@ -1,7 +1,7 @@
 # ---- evaluate: the platforms and the experiments ------------------------------
 # The platforms (pool.h: OpenWhisk's invoker model over Docker, process and
 # wow executor backends; wow serve over its REST API), the experiments and
-# their outputs. It loads AoT artifacts for the CPU-speed experiment, so it is
+# their outputs; the deploy experiment's modules come from wow::wasm_testing. It loads AoT artifacts for the CPU-speed experiment, so it is
 # a wow_bench_program (artifacts resolve wasm_rt_* against it).
 add_library(wow_eval_harness STATIC
   ${CMAKE_CURRENT_LIST_DIR}/service_process.cc
@@ -12,7 +12,7 @@ add_library(wow_eval_harness STATIC
 target_link_libraries(wow_eval_harness
   PUBLIC wow_eval_report wow_eval_docker wow_eval_process wow_bench_support wow::http wow::common
          wow::abi wow::wasm fmt::fmt Threads::Threads
-  PRIVATE wow_warnings)
+  PRIVATE wow::wasm_testing wow_warnings)
 target_include_directories(wow_eval_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
 wow_bench_program(evaluate ${CMAKE_CURRENT_LIST_DIR}/evaluate.cc wow_eval_harness CLI11::CLI11)
@@ -35,3 +35,4 @@ endif()
 # in-process HTTP servers, and the outputs (outputs.h) on hand-made results.
 wow_test(pool_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pool_test.cc LIBS wow_eval_harness)
 wow_test(outputs_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/outputs_test.cc LIBS wow_eval_harness)
+wow_test(experiments_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/experiments_test.cc LIBS wow_eval_harness)

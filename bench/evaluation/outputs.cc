@@ -34,10 +34,87 @@ std::string Reduction(double ours, double theirs) {
   return fmt::format("{:+.1f}%", (ours - theirs) / theirs * 100.0);
 }
 
+// "80%", "6.5%", "0.27%": enough digits for the interpreter's speeds too.
+std::string Percent(double fraction) {
+  const double percent = fraction * 100;
+  if (percent >= 10) return fmt::format("{:.0f}%", percent);
+  if (percent >= 1) return fmt::format("{:.1f}%", percent);
+  return fmt::format("{:.2f}%", percent);
+}
+
 std::string RatioText(double a, double b, int decimals = 1) { return FormatRatio(a, b, decimals).value_or("n/a"); }
 
 bool Has(const RunInfo& info, PlatformKind kind) {
-  return std::find(info.platforms.begin(), info.platforms.end(), kind) != info.platforms.end();
+  return std::any_of(info.platforms.begin(), info.platforms.end(),
+                     [&](const PlatformId& id) { return id.kind == kind; });
+}
+
+// Up to this many platforms (Docker, process and one wow of each kind), the
+// ratios are columns of each experiment's table; beyond, a table of their own.
+constexpr size_t kInlineRatioPlatforms = 4;
+
+// Key columns, one column per platform and ratio columns: the ratios
+// inline, or (split) in a second table after a caption.
+struct RatioTable {
+  struct Row {
+    std::vector<std::string> key, values, ratios;
+  };
+  std::vector<std::string> key_header, value_header, ratio_header;
+  std::vector<Row> rows;
+
+  std::string Render(bool split, const std::string& ratio_caption) const {
+    auto join = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+      a.insert(a.end(), b.begin(), b.end());
+      return a;
+    };
+    const bool apart = split && !ratio_header.empty();
+    std::vector<std::vector<std::string>> main, ratios;
+    for (const Row& r : rows) {
+      main.push_back(apart ? join(r.key, r.values) : join(join(r.key, r.values), r.ratios));
+      ratios.push_back(join(r.key, r.ratios));
+    }
+    std::string md = MarkdownTable(
+        apart ? join(key_header, value_header) : join(join(key_header, value_header), ratio_header), main);
+    if (apart) md += "\n" + ratio_caption + "\n\n" + MarkdownTable(join(key_header, ratio_header), ratios);
+    return md;
+  }
+};
+
+// What differs between the platforms' workloads: `hash`'s parameters (less
+// work on the interpreter), and what tiered runs on here.
+std::string WorkloadNote(const RunInfo& info, const Results& results) {
+  std::string md;
+  if (results.cold.empty() && results.throughput.empty() && results.skewed.empty() && results.memory.empty()) {
+    return md;  // no experiment ran on the platforms
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> by_params;  // in the platforms' order
+  for (const auto& [id, params] : info.hash_params) {
+    auto it = std::find_if(by_params.begin(), by_params.end(), [&](const auto& p) { return p.first == params; });
+    if (it == by_params.end()) it = by_params.insert(by_params.end(), {params, {}});
+    it->second.push_back(PlatformName(id));
+  }
+  if (by_params.size() > 1) {
+    md +=
+        "**`hash` ran with different parameters** (the interpreter is hundreds of times slower than AoT; less work "
+        "keeps its "
+        "runs within the time budget): ";
+    for (size_t i = 0; i < by_params.size(); ++i) {
+      std::string who;
+      for (const auto& n : by_params[i].second) who += (who.empty() ? "" : ", ") + n;
+      md += fmt::format("{}`{}` on {}", i ? "; " : "", by_params[i].first, who);
+    }
+    md +=
+        ". Figures of `hash` and `mixed` (rates, latencies) compare only between platforms with the same "
+        "parameters; the CPU-speed table lists its own per engine.\n\n";
+  }
+  if (std::any_of(info.platforms.begin(), info.platforms.end(),
+                  [](const PlatformId& id) { return id.engine == "tiered"; })) {
+    md +=
+        "`tiered`: as on `aot`, every action is built on AoT when it is deployed (compiling is deploy-time work "
+        "in these experiments), so tiered runs on its AoT tier everywhere but in deploy to first result, where "
+        "its first results come from its fast tier.\n\n";
+  }
+  return md;
 }
 
 // ---- cold start ---------------------------------------------------------------------
@@ -47,9 +124,11 @@ struct ColdLevel {
   size_t cold = 0, samples = 0;
 };
 
-std::map<PlatformKind, std::map<int, ColdLevel>> ColdByLevel(const Results& r) {
-  std::map<PlatformKind, std::map<int, std::vector<double>>> starts, latencies;
-  std::map<PlatformKind, std::map<int, std::pair<size_t, size_t>>> counts;
+using ColdLevels = std::map<PlatformId, std::map<int, ColdLevel>>;
+
+ColdLevels ColdByLevel(const Results& r) {
+  std::map<PlatformId, std::map<int, std::vector<double>>> starts, latencies;
+  std::map<PlatformId, std::map<int, std::pair<size_t, size_t>>> counts;
   for (const auto& s : r.cold) {
     auto& c = counts[s.platform][s.concurrency];
     if (!s.inv.ok) continue;  // failures are in the notes, neither cold nor warm
@@ -60,7 +139,7 @@ std::map<PlatformKind, std::map<int, ColdLevel>> ColdByLevel(const Results& r) {
     }
     latencies[s.platform][s.concurrency].push_back(s.inv.latency_ms);
   }
-  std::map<PlatformKind, std::map<int, ColdLevel>> out;
+  ColdLevels out;
   for (const auto& [kind, levels] : counts) {
     for (const auto& [level, c] : levels) {
       ColdLevel& l = out[kind][level];
@@ -81,8 +160,8 @@ struct SkewedSummary {
   std::vector<double> samples;
 };
 
-std::map<PlatformKind, SkewedSummary> SkewedByPlatform(const Results& r) {
-  std::map<PlatformKind, SkewedSummary> out;
+std::map<PlatformId, SkewedSummary> SkewedByPlatform(const Results& r) {
+  std::map<PlatformId, SkewedSummary> out;
   for (const auto& s : r.skewed) {
     SkewedSummary& sum = out[s.platform];
     sum.requests++;
@@ -95,6 +174,118 @@ std::map<PlatformKind, SkewedSummary> SkewedByPlatform(const Results& r) {
   }
   for (auto& [kind, sum] : out) sum.latency = Describe(sum.samples);
   return out;
+}
+
+// ---- deploy ----------------------------------------------------------------------------
+
+struct DeployCell {
+  Distribution total, init, run;
+  size_t samples = 0, ok = 0;
+  uint64_t module_bytes = 0;  // the largest of the samples'
+  std::set<std::string> served_by;
+};
+
+// Per platform and size class (target bytes), in the order of the run.
+std::map<PlatformId, std::map<size_t, DeployCell>> DeployBySize(const Results& r) {
+  std::map<PlatformId, std::map<size_t, std::vector<const DeploySample*>>> samples;
+  for (const auto& s : r.deploy) samples[s.platform][s.target_bytes].push_back(&s);
+  std::map<PlatformId, std::map<size_t, DeployCell>> out;
+  for (const auto& [id, sizes] : samples) {
+    for (const auto& [bytes, list] : sizes) {
+      DeployCell& c = out[id][bytes];
+      std::vector<double> total, init, run;
+      for (const DeploySample* s : list) {
+        c.samples++;
+        c.module_bytes = std::max<uint64_t>(c.module_bytes, s->module_bytes);
+        if (!s->ok) continue;
+        c.ok++;
+        total.push_back(s->total_ms);
+        init.push_back(s->init_ms);
+        run.push_back(s->run_ms);
+        if (!s->served_by.empty()) c.served_by.insert(s->served_by);
+      }
+      c.total = Describe(total);
+      c.init = Describe(init);
+      c.run = Describe(run);
+    }
+  }
+  return out;
+}
+
+std::vector<size_t> DeploySizes(const Results& r) {
+  std::set<size_t> sizes;
+  for (const auto& s : r.deploy) sizes.insert(s.target_bytes);
+  return {sizes.begin(), sizes.end()};
+}
+
+// Docker's create-to-first-result of `hash` in this run: the median
+// client-seen latency of its cold invocations at i = 1.
+std::optional<ColdLevel> DockerColdReference(const ColdLevels& cold) {
+  auto d = cold.find(PlatformId(PlatformKind::kDocker));
+  if (d == cold.end()) return std::nullopt;
+  auto one = d->second.find(1);
+  if (one == d->second.end() || one->second.cold_start.count == 0) return std::nullopt;
+  return one->second;
+}
+
+std::string DeployMarkdown(const RunInfo& info, const Results& results, const ColdLevels& cold) {
+  const auto by = DeployBySize(results);
+  const std::vector<size_t> sizes = DeploySizes(results);
+  std::string md =
+      "## Deploy to first result (generated modules on `wow executor`)\n\n"
+      "Time from sending /init with the module until the first /run's result arrived (`{\"sum\": S}` for "
+      "`{\"n\": 5}`, checked), on a `wow executor` started on an empty data directory for each sample, each "
+      "sample a module of its own: nothing was cached. Median (min-max) in ms, n samples. The modules are "
+      "generated: many distinct functions of 64-bit integer work";
+  std::string actual;
+  for (size_t bytes : sizes) {
+    uint64_t largest = 0;
+    for (const auto& [id, cells] : by)
+      if (auto it = cells.find(bytes); it != cells.end()) largest = std::max(largest, it->second.module_bytes);
+    actual += fmt::format("{}{} KiB", actual.empty() ? "" : ", ", fmt::format("{:.1f}", largest / 1024.0));
+  }
+  md += " (actual sizes " + actual + ").\n\n";
+  std::vector<std::string> header = {"platform"};
+  for (size_t bytes : sizes) header.push_back(SizeLabel(bytes));
+  header.push_back("first result from");
+  std::vector<std::vector<std::string>> rows;
+  for (const PlatformId& id : info.platforms) {
+    auto it = by.find(id);
+    if (it == by.end()) continue;
+    std::vector<std::string> row = {PlatformName(id)};
+    std::set<std::string> served;
+    for (size_t bytes : sizes) {
+      auto c = it->second.find(bytes);
+      if (c == it->second.end()) {
+        row.push_back("-");
+        continue;
+      }
+      const DeployCell& d = c->second;
+      served.insert(d.served_by.begin(), d.served_by.end());
+      std::string cell = d.ok == 0 ? "-"
+                         : d.ok == 1
+                             ? Ms(d.total.p50) + ", n=1"
+                             : fmt::format("{} ({}-{}), n={}", Ms(d.total.p50), Ms(d.total.min), Ms(d.total.max), d.ok);
+      if (d.ok < d.samples) cell += fmt::format(" ({} of {} failed)", d.samples - d.ok, d.samples);
+      row.push_back(cell);
+    }
+    std::string from;
+    for (const auto& s : served) from += (from.empty() ? "" : ", ") + s;
+    row.push_back(from.empty() ? "-" : from);
+    rows.push_back(std::move(row));
+  }
+  md += MarkdownTable(header, rows) + "\n";
+  if (auto docker = DockerColdReference(cold)) {
+    md += fmt::format(
+        "For context, Docker in this run: from creating a container to the first result of `hash` (its native "
+        "build, the image built beforehand) took {} ms (median client-seen latency of a cold invocation at i = 1; "
+        "OpenWhisk's cold start of it: {} ms).\n\n",
+        Ms(docker->latency.p50), Ms(docker->cold_start.p50));
+  } else {
+    md += "No Docker cold start in this run to compare with (run the `cold` experiment with Docker for it).\n\n";
+  }
+  md += "![deploy to first result](deploy.png)\n\n";
+  return md;
 }
 
 json::object InvocationJson(const Invocation& inv) {
@@ -171,10 +362,13 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
     for (const auto& [what, version] : info.versions) rows.push_back({what, version});
     md += MarkdownTable({"component", "version"}, rows) + "\n";
   }
-  std::vector<PlatformKind> platforms = info.platforms;
+  const std::vector<PlatformId>& platforms = info.platforms;
   std::vector<std::string> names;
-  for (PlatformKind k : platforms) names.push_back(PlatformName(k));
+  for (const PlatformId& id : platforms) names.push_back(PlatformName(id));
   const bool docker = Has(info, PlatformKind::kDocker);
+  const PlatformId kDockerId = PlatformKind::kDocker;
+  const bool split = platforms.size() > kInlineRatioPlatforms;
+  md += WorkloadNote(info, results);
 
   // Cold start.
   auto cold = ColdByLevel(results);
@@ -184,47 +378,49 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
         "Median / p90 of OpenWhisk's cold start (waitTime + initTime: container or module ready and /init done), "
         "in ms, for i concurrent cold starts of i distinct actions; then the client-seen median latency of the "
         "same invocations (cold start + the ~100 ms run).\n\n";
-    std::vector<std::string> header = {"i"};
-    for (const auto& n : names) header.push_back(n);
+    RatioTable starts, latencies;
+    starts.key_header = latencies.key_header = {"i"};
+    starts.value_header = latencies.value_header = names;
     if (docker) {
-      for (PlatformKind k : platforms)
-        if (k != PlatformKind::kDocker) header.push_back(PlatformName(k) + " vs Docker");
+      for (const PlatformId& k : platforms)
+        if (k != kDockerId) starts.ratio_header.push_back(PlatformName(k) + " vs Docker");
     }
+    latencies.ratio_header = starts.ratio_header;
     std::set<int> levels;
     for (const auto& [k, l] : cold)
       for (const auto& [level, _] : l) levels.insert(level);
-    std::vector<std::vector<std::string>> rows, latency_rows;
     for (int level : levels) {
-      std::vector<std::string> row = {std::to_string(level)}, lrow = {std::to_string(level)};
-      for (PlatformKind k : platforms) {
+      RatioTable::Row row{{std::to_string(level)}, {}, {}}, lrow{{std::to_string(level)}, {}, {}};
+      for (const PlatformId& k : platforms) {
         auto it = cold[k].find(level);
         if (it == cold[k].end() || it->second.cold_start.count == 0) {
-          row.push_back("-");
-          lrow.push_back("-");
+          row.values.push_back("-");
+          lrow.values.push_back("-");
           continue;
         }
         const ColdLevel& l = it->second;
         std::string cell = Ms(l.cold_start.p50) + " / " + Ms(l.cold_start.p90);
         if (l.cold < l.samples) cell += fmt::format(" ({} of {} cold)", l.cold, l.samples);
-        row.push_back(cell);
-        lrow.push_back(Ms(l.latency.p50));
+        row.values.push_back(cell);
+        lrow.values.push_back(Ms(l.latency.p50));
       }
       if (docker) {
-        for (PlatformKind k : platforms) {
-          if (k == PlatformKind::kDocker) continue;
+        for (const PlatformId& k : platforms) {
+          if (k == kDockerId) continue;
           auto a = cold[k].find(level);
-          auto d = cold[PlatformKind::kDocker].find(level);
-          bool both = a != cold[k].end() && d != cold[PlatformKind::kDocker].end() && a->second.cold_start.count &&
+          auto d = cold[kDockerId].find(level);
+          bool both = a != cold[k].end() && d != cold[kDockerId].end() && a->second.cold_start.count &&
                       d->second.cold_start.count;
-          row.push_back(both ? Reduction(a->second.cold_start.p50, d->second.cold_start.p50) : "n/a");
-          lrow.push_back(both ? Reduction(a->second.latency.p50, d->second.latency.p50) : "n/a");
+          row.ratios.push_back(both ? Reduction(a->second.cold_start.p50, d->second.cold_start.p50) : "n/a");
+          lrow.ratios.push_back(both ? Reduction(a->second.latency.p50, d->second.latency.p50) : "n/a");
         }
       }
-      rows.push_back(std::move(row));
-      latency_rows.push_back(std::move(lrow));
+      starts.rows.push_back(std::move(row));
+      latencies.rows.push_back(std::move(lrow));
     }
-    md += MarkdownTable(header, rows) + "\n";
-    md += "Client-seen latency of the cold invocations (median, ms):\n\n" + MarkdownTable(header, latency_rows) +
+    md += starts.Render(split, "Cold start vs Docker (medians; negative: below Docker's):") + "\n";
+    md += "Client-seen latency of the cold invocations (median, ms):\n\n" +
+          latencies.Render(split, "Client-seen latency of the cold invocations vs Docker (medians):") +
           "\n![cold start](cold_start.png)\n\n";
   }
 
@@ -234,41 +430,46 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
         "## Throughput under rising concurrency (closed loop)\n\n"
         "Completed activations per second at each number of clients (one more client every step); `hash` is "
         "CPU-bound (~100 ms), `block` waits 300 ms in `http.get`, `mixed` is 50/50.\n\n";
-    std::vector<std::string> header = {"workload", "clients"};
-    for (const auto& n : names) header.push_back(n);
-    if (docker && Has(info, PlatformKind::kWowServe)) header.push_back("wow serve / Docker");
-    std::vector<std::vector<std::string>> rows;
+    RatioTable table;
+    table.key_header = {"workload", "clients"};
+    table.value_header = names;
+    std::vector<PlatformId> serves;
+    if (docker) {
+      for (const PlatformId& k : platforms) {
+        if (k.kind != PlatformKind::kWowServe) continue;
+        serves.push_back(k);
+        table.ratio_header.push_back(PlatformName(k) + " / Docker");
+      }
+    }
     for (Workload w : kWorkloads) {
-      std::map<PlatformKind, const ThroughputRun*> runs;
+      std::map<PlatformId, const ThroughputRun*> runs;
       for (const auto& run : results.throughput)
         if (run.workload == w) runs[run.platform] = &run;
       if (runs.empty()) continue;
       size_t levels = 0;
       for (const auto& [k, run] : runs) levels = std::max(levels, run->levels.size());
       for (size_t i = 0; i < levels; ++i) {
-        std::vector<std::string> row = {WorkloadSlug(w)};
-        std::map<PlatformKind, double> rps;
+        RatioTable::Row row;
+        std::map<PlatformId, double> rps;
         int clients = 0;
-        for (PlatformKind k : platforms) {
+        for (const PlatformId& k : platforms) {
           auto it = runs.find(k);
           if (it == runs.end() || i >= it->second->levels.size()) {
-            row.push_back("-");
+            row.values.push_back("-");
             continue;
           }
           clients = it->second->levels[i].clients;
           rps[k] = it->second->levels[i].rps;
-          row.push_back(fmt::format("{:.1f}", rps[k]));
+          row.values.push_back(fmt::format("{:.1f}", rps[k]));
         }
-        row.insert(row.begin() + 1, std::to_string(clients));
-        if (docker && Has(info, PlatformKind::kWowServe)) {
-          row.push_back(rps.count(PlatformKind::kDocker) && rps.count(PlatformKind::kWowServe)
-                            ? RatioText(rps[PlatformKind::kWowServe], rps[PlatformKind::kDocker], 2)
-                            : "n/a");
+        row.key = {WorkloadSlug(w), std::to_string(clients)};
+        for (const PlatformId& k : serves) {
+          row.ratios.push_back(rps.count(kDockerId) && rps.count(k) ? RatioText(rps[k], rps[kDockerId], 2) : "n/a");
         }
-        rows.push_back(std::move(row));
+        table.rows.push_back(std::move(row));
       }
     }
-    md += MarkdownTable(header, rows) + "\n";
+    md += table.Render(split, "Throughput of wow serve / Docker's at the same number of clients:") + "\n";
     for (Workload w : kWorkloads)
       md += "![throughput " + WorkloadSlug(w) + "](throughput_" + WorkloadSlug(w) + ".png)\n";
     md += "\n";
@@ -279,7 +480,7 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
   if (!skewed.empty()) {
     md += "## Skewed workload (90% of requests to 2 hot actions, 10% to 60 rare ones; half CPU-, half I/O-bound)\n\n";
     std::vector<std::vector<std::string>> rows;
-    for (PlatformKind k : platforms) {
+    for (const PlatformId& k : platforms) {
       auto it = skewed.find(k);
       if (it == skewed.end()) continue;
       const SkewedSummary& s = it->second;
@@ -299,49 +500,65 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
         "levels; each of the k containers has its own copy of the code (wow: distinct modules). Docker: the "
         "containers' cgroup usage without inactive page cache (what `docker stats` shows) plus their "
         "containerd shims' PSS; process: the proxies' PSS; wow: the PSS growth of the one wow process.\n\n";
-    std::vector<std::string> header = {"module", "Wasm KiB", "native KiB"};
-    for (const auto& n : names) header.push_back(n);
+    RatioTable table;
+    table.key_header = {"module", "Wasm KiB", "native KiB"};
+    table.value_header = names;
+    std::vector<PlatformId> wows;
+    bool no_growth = false;
     if (docker) {
-      for (PlatformKind k : {PlatformKind::kWowExecutor, PlatformKind::kWowServe})
-        if (Has(info, k)) header.push_back("Docker / " + PlatformName(k));
+      for (const PlatformId& k : platforms) {
+        if (!IsWow(k.kind)) continue;
+        wows.push_back(k);
+        table.ratio_header.push_back("Docker / " + PlatformName(k));
+      }
     }
-    std::vector<std::vector<std::string>> rows;
     for (const char* module : kMemoryModules) {
-      std::map<PlatformKind, const MemoryRow*> by;
+      std::map<PlatformId, const MemoryRow*> by;
       for (const auto& m : results.memory)
         if (m.module == module) by[m.platform] = &m;
       if (by.empty()) continue;
       const MemoryRow* any = by.begin()->second;
-      std::vector<std::string> row = {module, fmt::format("{:.0f}", any->wasm_bytes / 1024.0),
-                                      fmt::format("{:.0f}", any->native_bytes / 1024.0)};
-      for (PlatformKind k : platforms)
-        row.push_back(by.count(k) ? fmt::format("{:.2f}", by[k]->per_container_bytes / kMiB) : "-");
-      if (docker) {
-        for (PlatformKind k : {PlatformKind::kWowExecutor, PlatformKind::kWowServe}) {
-          if (!Has(info, k)) continue;
-          row.push_back(by.count(k) && by.count(PlatformKind::kDocker)
-                            ? RatioText(by[PlatformKind::kDocker]->per_container_bytes, by[k]->per_container_bytes)
-                            : "n/a");
-        }
+      RatioTable::Row row;
+      row.key = {module, fmt::format("{:.0f}", any->wasm_bytes / 1024.0),
+                 fmt::format("{:.0f}", any->native_bytes / 1024.0)};
+      for (const PlatformId& k : platforms)
+        row.values.push_back(by.count(k) ? fmt::format("{:.2f}", by[k]->per_container_bytes / kMiB) : "-");
+      for (const PlatformId& k : wows) {
+        bool grew = by.count(k) && by[k]->per_container_bytes > 0;
+        no_growth |= by.count(k) && !grew;
+        row.ratios.push_back(grew && by.count(kDockerId)
+                                 ? RatioText(by[kDockerId]->per_container_bytes, by[k]->per_container_bytes)
+                                 : "n/a");
       }
-      rows.push_back(std::move(row));
+      table.rows.push_back(std::move(row));
     }
-    md += MarkdownTable(header, rows) + "\n![memory per warm container](memory.png)\n\n";
+    md += table.Render(split, "Docker's memory per warm container / wow's:") + "\n";
+    if (no_growth) {
+      md +=
+          "Where wow's memory did not grow (0 or less: memory freed during the measurement, e.g. by the JIT's "
+          "garbage collector), there is no ratio (n/a).\n\n";
+    }
+    md += "![memory per warm container](memory.png)\n\n";
   }
 
   // CPU.
   if (!results.cpu.empty()) {
     md +=
         "## CPU speed outside any platform\n\n"
-        "Median wall time of one run: the native build (spawned) and the Wasm module through wow's AoT engine in "
-        "process (a fresh instance per run).\n\n";
+        "Median wall time of one run: the native build (spawned) and the Wasm module through each of wow's engines "
+        "in the harness's process (a fresh instance per run; compiling is not timed); on `interp` with less work "
+        "(both builds: see params) and fewer runs. `tiered` is left out: it runs on `jit` until its AoT artifact "
+        "is loaded, then on `aot`.\n\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& c : results.cpu) {
-      rows.push_back(
-          {c.example, c.params, Ms(c.native_ms.p50), Ms(c.wasm_ms.p50), fmt::format("{:.0f}%", c.wasm_speed * 100)});
+      rows.push_back({c.example, c.params, c.engine, Ms(c.native_ms.p50), Ms(c.wasm_ms.p50), Percent(c.wasm_speed)});
     }
-    md += MarkdownTable({"action", "params", "native ms", "Wasm ms", "Wasm speed (% of native)"}, rows) + "\n";
+    md +=
+        MarkdownTable({"action", "params", "engine", "native ms", "Wasm ms", "Wasm speed (% of native)"}, rows) + "\n";
   }
+
+  // Deploy.
+  if (!results.deploy.empty()) md += DeployMarkdown(info, results, cold);
 
   if (!results.notes.empty()) {
     md += "## Notes\n\n";
@@ -357,7 +574,8 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
   std::error_code ec;
   fs::create_directories(out, ec);
   const auto skewed = SkewedByPlatform(results);  // for the ECDFs and the JSON
-  std::vector<PlatformKind> platforms = info.platforms;
+  const std::vector<PlatformId>& platforms = info.platforms;
+  const auto cold_levels = ColdByLevel(results);
 
   // Cold start: raw samples, per-platform summaries, figure.
   {
@@ -369,9 +587,11 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     }
     w.Csv("cold_start.csv", WithInvocationHeader({"platform", "concurrency", "round", "action", "cold_start_ms"}),
           rows);
-    auto by = ColdByLevel(results);
+    const auto& by = cold_levels;
+    // Bands of more platforms than Docker, process and one wow each hide the lines.
+    const bool bands = platforms.size() <= kInlineRatioPlatforms;
     PlotSpec plot{.xlabel = "concurrent cold starts",
-                  .ylabel = "cold start (ms, median; band to p90)",
+                  .ylabel = bands ? "cold start (ms, median; band to p90)" : "cold start (ms, median)",
                   .output = "cold_start.png",
                   .kind = PlotKind::kLinesPoints,
                   .logscale_y = true};
@@ -380,23 +600,22 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
                      .output = "cold_start_latency.png",
                      .kind = PlotKind::kLinesPoints,
                      .logscale_y = true};
-    for (PlatformKind k : platforms) {
+    for (const PlatformId& k : platforms) {
       if (!by.count(k)) continue;
       std::vector<CsvRow> sum;
-      for (const auto& [level, l] : by[k]) {
+      for (const auto& [level, l] : by.at(k)) {
         if (l.cold_start.count == 0) continue;
         sum.push_back({level, l.cold_start.p50, l.cold_start.p90, l.latency.p50, l.latency.p90, l.cold, l.samples});
       }
       std::string file = "cold_start_" + PlatformSlug(k) + ".csv";
       w.Csv(file, {"concurrency", "p50_ms", "p90_ms", "latency_p50_ms", "latency_p90_ms", "cold", "samples"}, sum);
       if (sum.empty()) continue;
-      plot.series.push_back({.label = PlatformName(k),
-                             .csv = file,
-                             .x = 1,
-                             .y = 2,
-                             .y_low = 2,
-                             .y_high = 3,
-                             .error_style = ErrorStyle::kBand});
+      plot.series.push_back({.label = PlatformName(k), .csv = file, .x = 1, .y = 2});
+      if (bands) {
+        plot.series.back().y_low = 2;
+        plot.series.back().y_high = 3;
+        plot.series.back().error_style = ErrorStyle::kBand;
+      }
       latency.series.push_back({.label = PlatformName(k), .csv = file, .x = 1, .y = 4});
     }
     if (!plot.series.empty()) {
@@ -473,7 +692,7 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     }
     PlotSpec plot{
         .xlabel = "module", .ylabel = "MiB per warm container", .output = "memory.png", .kind = PlotKind::kBars};
-    for (PlatformKind k : platforms) {
+    for (const PlatformId& k : platforms) {
       // Every module on every platform's rows, empty where not measured: the
       // figure's clusters line up by row.
       std::vector<CsvRow> bars;
@@ -500,9 +719,60 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
   if (!results.cpu.empty()) {
     std::vector<CsvRow> rows;
     for (const auto& c : results.cpu) {
-      rows.push_back({c.example, c.params, c.native_ms.p50, c.wasm_ms.p50, c.native_ms.count, c.wasm_speed});
+      rows.push_back({c.example, c.params, c.native_ms.p50, c.wasm_ms.p50, c.native_ms.count, c.wasm_speed, c.engine});
     }
-    w.Csv("cpu_speed.csv", {"action", "params", "native_p50_ms", "wasm_p50_ms", "runs", "wasm_speed"}, rows);
+    w.Csv("cpu_speed.csv", {"action", "params", "native_p50_ms", "wasm_p50_ms", "runs", "wasm_speed", "engine"}, rows);
+  }
+
+  // Deploy: raw samples, per-platform summaries, figure (Docker's create to
+  // first result of hash as a flat reference line).
+  if (!results.deploy.empty()) {
+    std::vector<CsvRow> rows;
+    for (const auto& d : results.deploy) {
+      rows.push_back({PlatformName(d.platform), d.platform.engine, SizeLabel(d.target_bytes), d.target_bytes,
+                      d.module_bytes, d.sample, d.seed, d.ok ? 1 : 0, d.total_ms, d.init_ms, d.run_ms, d.served_by,
+                      d.ok ? std::string() : d.error});
+    }
+    w.Csv("deploy.csv",
+          {"platform", "engine", "size", "target_bytes", "module_bytes", "sample", "seed", "ok", "total_ms", "init_ms",
+           "run_ms", "served_by", "error"},
+          rows);
+    const auto by = DeployBySize(results);
+    PlotSpec plot{.xlabel = "module size class (KB, log scale; actual sizes in summary.md)",
+                  .ylabel = "deploy to first result (ms, median; bars min-max)",
+                  .output = "deploy.png",
+                  .kind = PlotKind::kLinesPoints,
+                  .logscale_x = true,
+                  .logscale_y = true};
+    for (const PlatformId& k : platforms) {
+      auto it = by.find(k);
+      if (it == by.end()) continue;
+      std::vector<CsvRow> sum;
+      for (const auto& [bytes, c] : it->second) {
+        if (c.ok == 0) continue;
+        sum.push_back({SizeLabel(bytes), bytes / 1000.0, c.module_bytes / 1024.0, c.total.p50, c.total.min, c.total.max,
+                       c.init.p50, c.run.p50, c.ok});
+      }
+      std::string file = "deploy_" + PlatformSlug(k) + ".csv";
+      w.Csv(file,
+            {"size", "size_kb", "module_kib", "p50_ms", "min_ms", "max_ms", "init_p50_ms", "run_p50_ms", "samples"},
+            sum);
+      if (sum.empty()) continue;
+      plot.series.push_back({.label = PlatformName(k),
+                             .csv = file,
+                             .x = "size_kb",
+                             .y = "p50_ms",
+                             .y_low = "min_ms",
+                             .y_high = "max_ms"});
+    }
+    if (auto docker = DockerColdReference(cold_levels); docker && !plot.series.empty()) {
+      std::vector<CsvRow> flat;
+      for (size_t bytes : DeploySizes(results)) flat.push_back({SizeLabel(bytes), bytes / 1000.0, docker->latency.p50});
+      w.Csv("deploy_docker_reference.csv", {"size", "size_kb", "latency_p50_ms"}, flat);
+      plot.series.push_back(
+          {.label = "Docker", .csv = "deploy_docker_reference.csv", .x = "size_kb", .y = "latency_p50_ms"});
+    }
+    if (!plot.series.empty()) w.Plot(plot);
   }
 
   // Everything as JSON.
@@ -516,8 +786,11 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     for (const auto& [what, v] : info.versions) versions[what] = v;
     doc["versions"] = std::move(versions);
     json::array names;
-    for (PlatformKind k : platforms) names.push_back(json::value(PlatformName(k)));
+    for (const PlatformId& k : platforms) names.push_back(json::value(PlatformName(k)));
     doc["platforms"] = std::move(names);
+    json::object hash_params;
+    for (const auto& [id, params] : info.hash_params) hash_params[PlatformName(id)] = params;
+    doc["hash_params"] = std::move(hash_params);
     json::array cold;
     for (const auto& s : results.cold) {
       json::object o = InvocationJson(s.inv);
@@ -566,13 +839,32 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     doc["memory"] = std::move(mem);
     json::array cpu;
     for (const auto& c : results.cpu) {
-      cpu.push_back(json::object{{"action", c.example},
+      cpu.push_back(json::object{{"engine", c.engine},
+                                 {"action", c.example},
                                  {"params", c.params},
                                  {"native_ms", DistributionJson(c.native_ms)},
                                  {"wasm_ms", DistributionJson(c.wasm_ms)},
                                  {"wasm_speed", c.wasm_speed}});
     }
     doc["cpu_speed"] = std::move(cpu);
+    json::array deploy;
+    for (const auto& d : results.deploy) {
+      json::object o{{"platform", PlatformName(d.platform)},
+                     {"engine", d.platform.engine},
+                     {"size", SizeLabel(d.target_bytes)},
+                     {"target_bytes", d.target_bytes},
+                     {"module_bytes", d.module_bytes},
+                     {"sample", d.sample},
+                     {"seed", d.seed},
+                     {"ok", d.ok},
+                     {"total_ms", d.total_ms},
+                     {"init_ms", d.init_ms},
+                     {"run_ms", d.run_ms},
+                     {"served_by", d.served_by}};
+      if (!d.ok) o["error"] = d.error;
+      deploy.push_back(std::move(o));
+    }
+    doc["deploy"] = std::move(deploy);
     json::array notes;
     for (const auto& n : results.notes) notes.push_back(json::value(n));
     doc["notes"] = std::move(notes);

@@ -18,10 +18,11 @@ namespace wow::bench::eval {
 struct RunInfo {
   MachineInfo machine;
   std::string profile;
-  std::string command;                                        // how the run was started
-  std::vector<std::pair<std::string, std::string>> versions;  // {"docker", "20.10.24"}, ...
-  std::vector<PlatformKind> platforms;                        // those that ran
-  double seconds = 0;                                         // the run's wall time
+  std::string command;                                          // how the run was started
+  std::vector<std::pair<std::string, std::string>> versions;    // {"docker", "20.10.24"}, ...
+  std::vector<PlatformId> platforms;                            // those that ran
+  std::vector<std::pair<PlatformId, std::string>> hash_params;  // hash's params on each platform (interp's differ)
+  double seconds = 0;                                           // the run's wall time
 };
 
 // The files written, relative to `out`, in `written`. Plots that cannot be
@@ -31,7 +32,9 @@ Status WriteOutputs(const std::filesystem::path& out, const RunInfo& info, const
                     std::vector<std::string>* written);
 
 // The summary (Markdown): machine, versions, one table per experiment with
-// the ratios between platforms, notes. Also printed at the end of a run.
+// the ratios between platforms, notes. Also printed at the end of a run. Runs
+// of more than four platforms (wow's once per engine) get their ratios in a
+// table of their own after each experiment's table.
 std::string SummaryMarkdown(const RunInfo& info, const Results& results);
 
 }  // namespace wow::bench::eval

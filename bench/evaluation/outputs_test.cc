@@ -29,8 +29,8 @@ namespace json = boost::json;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-const std::vector<PlatformKind> kAllFour = {PlatformKind::kDocker, PlatformKind::kProcess, PlatformKind::kWowExecutor,
-                                            PlatformKind::kWowServe};
+const std::vector<PlatformId> kAllFour = {PlatformKind::kDocker, PlatformKind::kProcess, PlatformKind::kWowExecutor,
+                                          PlatformKind::kWowServe};
 
 // ---- building results ----------------------------------------------------------------
 
@@ -58,7 +58,7 @@ Invocation Failed(std::string error) {
   return inv;
 }
 
-RunInfo Info(std::vector<PlatformKind> platforms) {
+RunInfo Info(std::vector<PlatformId> platforms) {
   RunInfo info;
   info.machine = {.date_utc = "2024-05-01T12:00:00Z",
                   .hostname = "bench-host",
@@ -75,7 +75,7 @@ RunInfo Info(std::vector<PlatformKind> platforms) {
   return info;
 }
 
-void AddCold(Results& r, PlatformKind k, int concurrency, std::vector<Invocation> invs) {
+void AddCold(Results& r, const PlatformId& k, int concurrency, std::vector<Invocation> invs) {
   int i = 0;
   for (auto& inv : invs) {
     r.cold.push_back({.platform = k,
@@ -87,7 +87,8 @@ void AddCold(Results& r, PlatformKind k, int concurrency, std::vector<Invocation
   }
 }
 
-ThroughputRun Throughput(PlatformKind k, Workload w, std::vector<std::pair<int, double>> clients_rps, int failed = 0) {
+ThroughputRun Throughput(const PlatformId& k, Workload w, std::vector<std::pair<int, double>> clients_rps,
+                         int failed = 0) {
   ThroughputRun run;
   run.platform = k;
   run.workload = w;
@@ -100,7 +101,7 @@ ThroughputRun Throughput(PlatformKind k, Workload w, std::vector<std::pair<int, 
   return run;
 }
 
-void AddSkewed(Results& r, PlatformKind k, int requests, int cold, int failed) {
+void AddSkewed(Results& r, const PlatformId& k, int requests, int cold, int failed) {
   for (int i = 0; i < requests; ++i) {
     SkewedSample s;
     s.platform = k;
@@ -112,7 +113,7 @@ void AddSkewed(Results& r, PlatformKind k, int requests, int cold, int failed) {
   }
 }
 
-MemoryRow Memory(PlatformKind k, std::string module, double per_container_mib) {
+MemoryRow Memory(const PlatformId& k, std::string module, double per_container_mib) {
   MemoryRow m;
   m.platform = k;
   m.module = std::move(module);
@@ -125,14 +126,39 @@ MemoryRow Memory(PlatformKind k, std::string module, double per_container_mib) {
   return m;
 }
 
-CpuRow Cpu(std::string example, double native_ms, double wasm_ms) {
+CpuRow Cpu(std::string example, double native_ms, double wasm_ms, std::string engine = "aot") {
   CpuRow c;
+  c.engine = std::move(engine);
   c.example = std::move(example);
   c.params = "{}";
   c.native_ms = {.count = 5, .min = native_ms, .p50 = native_ms, .p90 = native_ms, .max = native_ms};
   c.wasm_ms = {.count = 5, .min = wasm_ms, .p50 = wasm_ms, .p90 = wasm_ms, .max = wasm_ms};
   c.wasm_speed = native_ms / wasm_ms;
   return c;
+}
+
+// Deploy samples of one platform and size: one per total, `failed` more that failed.
+void AddDeploy(Results& r, const PlatformId& k, size_t bytes, std::vector<double> totals, std::string served_by,
+               int failed = 0) {
+  for (size_t i = 0; i < totals.size() + failed; ++i) {
+    DeploySample d;
+    d.platform = k;
+    d.target_bytes = bytes;
+    d.module_bytes = bytes + 100;
+    d.sample = static_cast<int>(i);
+    if (i >= totals.size()) {
+      d.error = "/init: HTTP 502: the C compiler failed";
+      r.deploy.push_back(std::move(d));
+      continue;
+    }
+    d.seed = static_cast<uint32_t>(100 + i);
+    d.ok = true;
+    d.total_ms = totals[i];
+    d.init_ms = totals[i] * 0.75;
+    d.run_ms = totals[i] * 0.25;
+    d.served_by = served_by;
+    r.deploy.push_back(std::move(d));
+  }
 }
 
 // Every experiment on all four platforms.
@@ -370,8 +396,9 @@ TEST(SummaryMarkdownTest, MemoryTableHasMibPerContainerAndDockerToWowRatios) {
 TEST(SummaryMarkdownTest, CpuTableHasWasmSpeedAsPercentOfNative) {
   const std::string md = SummaryMarkdown(Info(kAllFour), FullResults());
   const Table t = TableAfter(md, kCpuHeading);
-  EXPECT_EQ(t.header,
-            (std::vector<std::string>{"action", "params", "native ms", "Wasm ms", "Wasm speed (% of native)"}));
+  EXPECT_EQ(t.header, (std::vector<std::string>{"action", "params", "engine", "native ms", "Wasm ms",
+                                                "Wasm speed (% of native)"}));
+  EXPECT_EQ(t.Cell({"hash"}, "engine"), "aot");
   ASSERT_EQ(t.rows.size(), 2u) << md;
   EXPECT_EQ(t.Cell({"hash"}, "native ms"), "100");
   EXPECT_EQ(t.Cell({"hash"}, "Wasm ms"), "125");
@@ -561,7 +588,8 @@ TEST_F(WriteOutputsTest, WritesTheCsvFilesWithHeadersAndRows) {
   for (const char* slug : {"docker", "process", "wow-executor", "wow-serve"})
     ExpectCsv(std::string("memory_") + slug + ".csv", "module,mib", 3);  // every module, empty where not measured
 
-  ExpectCsv("cpu_speed.csv", "action,params,native_p50_ms,wasm_p50_ms,runs,wasm_speed", r.cpu.size());
+  ExpectCsv("cpu_speed.csv", "action,params,native_p50_ms,wasm_p50_ms,runs,wasm_speed,engine", r.cpu.size());
+  EXPECT_FALSE(fs::exists(dir_.path() / "deploy.csv"));  // no deploy samples
 
   // Everything listed in `written` exists.
   for (const auto& name : written_) EXPECT_TRUE(fs::exists(dir_.path() / name)) << name;
@@ -639,6 +667,9 @@ TEST_F(WriteOutputsTest, DrawsTheFiguresWithGnuplot) {
     EXPECT_NE(std::find(written_.begin(), written_.end(), std::string(figure) + ".png"), written_.end());
   }
   EXPECT_FALSE(fs::exists(dir_.path() / "throughput_mixed.png"));  // no mixed runs
+  Result<std::string> cold_gp = ReadFile(dir_.path() / "cold_start.gp");
+  ASSERT_TRUE(cold_gp.ok());
+  EXPECT_NE(cold_gp->find("filledcurves"), std::string::npos);  // p50..p90 bands for four platforms
   Result<std::string> md = ReadFile(dir_.path() / "summary.md");
   ASSERT_TRUE(md.ok());
   EXPECT_EQ(md->find("## Output problems"), std::string::npos) << *md;
@@ -701,6 +732,195 @@ TEST_F(WriteOutputsTest, MissingPlatformsAndEmptyResultsDoNotCrash) {
   EXPECT_TRUE(e.ok()) << e.ToString();  // nothing to plot: no gnuplot needed
   EXPECT_TRUE(fs::exists(empty.path() / "results.json"));
   EXPECT_TRUE(fs::exists(empty.path() / "summary.md"));
+}
+
+// ---- engines: wow's platforms once per engine ---------------------------------------------
+
+const PlatformId kExecAot(PlatformKind::kWowExecutor, "aot");
+const PlatformId kExecJit(PlatformKind::kWowExecutor, "jit");
+const PlatformId kServeAot(PlatformKind::kWowServe, "aot");
+const PlatformId kServeInterp(PlatformKind::kWowServe, "interp");
+const std::vector<PlatformId> kEngineRun = {
+    PlatformKind::kDocker, PlatformKind::kProcess, kExecAot, kExecJit, kServeAot, kServeInterp};
+constexpr char kInterpHash[] = R"({"iterations": 25000})";
+
+RunInfo EngineInfo() {
+  RunInfo info = Info(kEngineRun);
+  for (const PlatformId& id : kEngineRun) info.hash_params.emplace_back(id, id == kServeInterp ? kInterpHash : "{}");
+  return info;
+}
+
+Results EngineResults() {
+  Results r;
+  AddCold(r, PlatformKind::kDocker, 1, {Cold(200, 300), Cold(200, 300)});
+  AddCold(r, PlatformKind::kProcess, 1, {Cold(20, 120)});
+  AddCold(r, kExecAot, 1, {Cold(1, 101)});
+  AddCold(r, kExecJit, 1, {Cold(4, 104)});
+  AddCold(r, kServeAot, 1, {Cold(2, 102)});
+  AddCold(r, kServeInterp, 1, {Cold(8, 108)});
+  r.throughput.push_back(Throughput(PlatformKind::kDocker, Workload::kCpu, {{1, 8}}));
+  r.throughput.push_back(Throughput(kServeAot, Workload::kCpu, {{1, 9.5}}));
+  r.throughput.push_back(Throughput(kServeInterp, Workload::kCpu, {{1, 4}}));
+  r.memory.push_back(Memory(PlatformKind::kDocker, "hash", 12));
+  r.memory.push_back(Memory(kExecAot, "hash", 0.5));
+  r.memory.push_back(Memory(kExecJit, "hash", 1.5));
+  r.memory.push_back(Memory(kServeAot, "hash", 0.75));
+  r.memory.push_back(Memory(kServeInterp, "hash", 3));
+  r.cpu.push_back(Cpu("hash", 100, 125, "aot"));
+  r.cpu.push_back(Cpu("hash", 100, 1500, "interp"));
+  r.cpu.push_back(Cpu("prime", 10, 4000, "interp"));
+  AddDeploy(r, kExecAot, 2'000, {30, 10, 20}, "aot");
+  AddDeploy(r, kExecAot, 1'000'000, {60'000}, "aot", /*failed=*/1);
+  AddDeploy(r, kExecJit, 2'000, {5, 6, 7}, "jit");
+  AddDeploy(r, kExecJit, 1'000'000, {15, 16, 17}, "jit");
+  return r;
+}
+
+TEST(SummaryMarkdownTest, EngineRunsHaveAColumnPerEngineAndTheRatiosInTablesOfTheirOwn) {
+  const std::string md = SummaryMarkdown(EngineInfo(), EngineResults());
+  const Table cold = TableAfter(md, kColdHeading);
+  EXPECT_EQ(cold.header, (std::vector<std::string>{"i", "Docker", "process", "wow executor (aot)", "wow executor (jit)",
+                                                   "wow serve (aot)", "wow serve (interp)"}));
+  EXPECT_EQ(cold.Cell({"1"}, "wow executor (jit)"), "4.00 / 4.00");
+  EXPECT_EQ(cold.Cell({"1"}, "wow serve (interp)"), "8.00 / 8.00");
+
+  const Table ratios = TableAfter(md, "Cold start vs Docker");
+  EXPECT_EQ(ratios.header, (std::vector<std::string>{"i", "process vs Docker", "wow executor (aot) vs Docker",
+                                                     "wow executor (jit) vs Docker", "wow serve (aot) vs Docker",
+                                                     "wow serve (interp) vs Docker"}));
+  EXPECT_EQ(ratios.Cell({"1"}, "wow executor (jit) vs Docker"), "-98.0%");  // 4 vs 200
+  const Table latency = TableAfter(md, "Client-seen latency of the cold invocations vs Docker");
+  EXPECT_EQ(latency.Cell({"1"}, "wow serve (interp) vs Docker"), "-64.0%");  // 108 vs 300
+
+  const Table tp = TableAfter(md, "Throughput of wow serve / Docker");
+  EXPECT_EQ(tp.header, (std::vector<std::string>{"workload", "clients", "wow serve (aot) / Docker",
+                                                 "wow serve (interp) / Docker"}));
+  EXPECT_EQ(tp.Cell({"hash", "1"}, "wow serve (aot) / Docker"), "1.19x");
+  EXPECT_EQ(tp.Cell({"hash", "1"}, "wow serve (interp) / Docker"), "0.50x");
+  EXPECT_EQ(TableAfter(md, kThroughputHeading).Cell({"hash", "1"}, "wow serve (interp)"), "4.0");
+
+  const Table mem = TableAfter(md, "Docker's memory per warm container / wow's");
+  EXPECT_EQ(mem.Cell({"hash"}, "Docker / wow executor (aot)"), "24.0x");
+  EXPECT_EQ(mem.Cell({"hash"}, "Docker / wow executor (jit)"), "8.0x");
+  EXPECT_EQ(mem.Cell({"hash"}, "Docker / wow serve (interp)"), "4.0x");
+  EXPECT_EQ(TableAfter(md, kMemoryHeading).Cell({"hash"}, "wow executor (jit)"), "1.50");
+  EXPECT_EQ(md.find("Where wow's memory did not grow"), std::string::npos);
+
+  const Table cpu = TableAfter(md, kCpuHeading);
+  ASSERT_EQ(cpu.rows.size(), 3u);
+  EXPECT_EQ(cpu.rows[2][cpu.Column("Wasm speed (% of native)")], "0.25%");  // 10 / 4000
+  EXPECT_EQ(cpu.rows[1][cpu.Column("engine")], "interp");
+  EXPECT_EQ(cpu.rows[1][cpu.Column("Wasm speed (% of native)")], "6.7%");  // 100 / 1500
+}
+
+TEST(SummaryMarkdownTest, MemoryThatDidNotGrowHasNoRatio) {
+  Results r = EngineResults();
+  for (auto& m : r.memory)
+    if (m.platform == kExecJit) m.per_container_bytes = -0.25 * kMiB;  // freed by a collection meanwhile
+  const std::string md = SummaryMarkdown(EngineInfo(), r);
+  const Table mem = TableAfter(md, "Docker's memory per warm container / wow's");
+  EXPECT_EQ(mem.Cell({"hash"}, "Docker / wow executor (jit)"), "n/a");
+  EXPECT_EQ(mem.Cell({"hash"}, "Docker / wow executor (aot)"), "24.0x");
+  EXPECT_EQ(TableAfter(md, kMemoryHeading).Cell({"hash"}, "wow executor (jit)"), "-0.25");
+  EXPECT_NE(md.find("Where wow's memory did not grow"), std::string::npos);
+}
+
+TEST(SummaryMarkdownTest, RunsOfFourPlatformsKeepTheirRatiosInline) {
+  const std::string md = SummaryMarkdown(Info(kAllFour), FullResults());
+  EXPECT_EQ(md.find("Cold start vs Docker"), std::string::npos);
+  EXPECT_EQ(md.find("Throughput of wow serve / Docker"), std::string::npos);
+  EXPECT_EQ(md.find("`hash` ran with different parameters"), std::string::npos);
+}
+
+TEST(SummaryMarkdownTest, SaysWhichPlatformsRanHashWithLessWork) {
+  const std::string md = SummaryMarkdown(EngineInfo(), EngineResults());
+  EXPECT_NE(md.find("**`hash` ran with different parameters**"), std::string::npos) << md;
+  EXPECT_NE(md.find("`{}` on Docker, process, wow executor (aot), wow executor (jit), wow serve (aot); "
+                    "`{\"iterations\": 25000}` on wow serve (interp)."),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("`tiered`:"), std::string::npos);  // no tiered in this run
+
+  Results cold;
+  AddCold(cold, PlatformId(PlatformKind::kWowServe, "tiered"), 1, {Cold(1, 101)});
+  RunInfo tiered = Info({PlatformKind::kProcess, PlatformId(PlatformKind::kWowServe, "tiered")});
+  EXPECT_NE(SummaryMarkdown(tiered, cold).find("`tiered`: as on `aot`"), std::string::npos);
+  // Only the CPU-speed or deploy experiments: no platform ran `hash`.
+  Results deploy_only;
+  AddDeploy(deploy_only, kExecJit, 2'000, {5}, "jit");
+  EXPECT_EQ(SummaryMarkdown(EngineInfo(), deploy_only).find("`hash` ran with different parameters"), std::string::npos);
+}
+
+TEST(SummaryMarkdownTest, DeployTableHasMedianMinMaxPerEngineAndSizeWithDockerForContext) {
+  const std::string md = SummaryMarkdown(EngineInfo(), EngineResults());
+  const Table t = TableAfter(md, "## Deploy to first result");
+  EXPECT_EQ(t.header, (std::vector<std::string>{"platform", "2 KB", "1 MB", "first result from"}));
+  ASSERT_EQ(t.rows.size(), 2u) << md;  // the wow executor platforms that have samples
+  EXPECT_EQ(t.Cell({"wow executor (aot)"}, "2 KB"), "20.0 (10.0-30.0), n=3");
+  EXPECT_EQ(t.Cell({"wow executor (aot)"}, "1 MB"), "60000, n=1 (1 of 2 failed)");
+  EXPECT_EQ(t.Cell({"wow executor (aot)"}, "first result from"), "aot");
+  EXPECT_EQ(t.Cell({"wow executor (jit)"}, "2 KB"), "6.00 (5.00-7.00), n=3");
+  EXPECT_EQ(t.Cell({"wow executor (jit)"}, "1 MB"), "16.0 (15.0-17.0), n=3");
+  EXPECT_NE(md.find("(actual sizes 2.1 KiB, 976.7 KiB)"), std::string::npos) << md;
+  // Docker's cold start at i = 1: 300 ms client-seen, 200 ms OpenWhisk's.
+  EXPECT_NE(md.find("took 300 ms (median client-seen latency of a cold invocation at i = 1; OpenWhisk's cold start "
+                    "of it: 200 ms)"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("![deploy to first result](deploy.png)"), std::string::npos);
+
+  Results no_docker = EngineResults();
+  std::erase_if(no_docker.cold, [](const ColdSample& s) { return s.platform == PlatformKind::kDocker; });
+  EXPECT_NE(SummaryMarkdown(EngineInfo(), no_docker).find("No Docker cold start in this run"), std::string::npos);
+  EXPECT_EQ(SummaryMarkdown(EngineInfo(), Results{}).find("## Deploy to first result"), std::string::npos);
+}
+
+TEST_F(WriteOutputsTest, EngineRunsWriteFilesPerEngineAndTheDeployExperiment) {
+  const Results r = EngineResults();
+  Status s = Write(EngineInfo(), r);
+  if (OnPath("gnuplot")) {
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (const char* figure : {"cold_start", "memory", "throughput_hash", "deploy"})
+      EXPECT_TRUE(fs::exists(dir_.path() / (std::string(figure) + ".png"))) << figure;
+    Result<std::string> gp = ReadFile(dir_.path() / "deploy.gp");
+    ASSERT_TRUE(gp.ok());
+    EXPECT_NE(gp->find("title 'wow executor (jit)'"), std::string::npos) << *gp;
+    EXPECT_NE(gp->find("title 'Docker'"), std::string::npos) << *gp;
+    EXPECT_NE(gp->find("set logscale x"), std::string::npos) << *gp;
+    // Ten lines with bands would hide each other: medians only.
+    Result<std::string> cold_gp = ReadFile(dir_.path() / "cold_start.gp");
+    ASSERT_TRUE(cold_gp.ok());
+    EXPECT_EQ(cold_gp->find("filledcurves"), std::string::npos) << *cold_gp;
+  }
+  const std::string cold_summary = "concurrency,p50_ms,p90_ms,latency_p50_ms,latency_p90_ms,cold,samples";
+  for (const char* slug : {"wow-executor-aot", "wow-executor-jit", "wow-serve-aot", "wow-serve-interp"})
+    ExpectCsv(std::string("cold_start_") + slug + ".csv", cold_summary, 1);
+  ExpectCsv("throughput_hash_wow-serve-interp.csv", "clients,rps,completed,window_s", 1);
+  ExpectCsv("memory_wow-executor-jit.csv", "module,mib", 3);
+
+  ExpectCsv("deploy.csv",
+            "platform,engine,size,target_bytes,module_bytes,sample,seed,ok,total_ms,init_ms,run_ms,served_by,error",
+            r.deploy.size());
+  const std::string deploy_summary = "size,size_kb,module_kib,p50_ms,min_ms,max_ms,init_p50_ms,run_p50_ms,samples";
+  ExpectCsv("deploy_wow-executor-aot.csv", deploy_summary, 2);
+  ExpectCsv("deploy_wow-executor-jit.csv", deploy_summary, 2);
+  ExpectCsv("deploy_docker_reference.csv", "size,size_kb,latency_p50_ms", 2);
+  Result<std::string> text = ReadFile(dir_.path() / "deploy.csv");
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("\nwow executor (jit),jit,1 MB,1000000,1000100,2,102,1,17,12.75,4.25,jit,\n"), std::string::npos)
+      << *text;
+  EXPECT_NE(text->find(",0,0,0,0,,/init: HTTP 502: the C compiler failed\n"), std::string::npos) << *text;
+
+  Result<std::string> json_text = ReadFile(dir_.path() / "results.json");
+  ASSERT_TRUE(json_text.ok());
+  json::value doc = json::parse(*json_text);
+  const json::object& o = doc.as_object();
+  EXPECT_EQ(o.at("deploy").as_array().size(), r.deploy.size());
+  EXPECT_EQ(o.at("deploy").as_array()[0].at("engine"), "aot");
+  EXPECT_EQ(o.at("deploy").as_array()[0].at("size"), "2 KB");
+  EXPECT_EQ(o.at("hash_params").at("wow serve (interp)"), kInterpHash);
+  EXPECT_EQ(o.at("platforms").as_array()[3], "wow executor (jit)");
+  EXPECT_EQ(o.at("cpu_speed").as_array()[1].at("engine"), "interp");
 }
 
 }  // namespace

@@ -144,6 +144,20 @@ constexpr std::array<const char*, 9> kColors = {"#0072B2", "#E69F00", "#009E73",
                                                 "#56B4E9", "#000000", "#999999", "#F0E442"};
 constexpr std::array<int, 9> kPointTypes = {7, 5, 9, 13, 11, 15, 6, 4, 8};
 constexpr std::array<std::string_view, 4> kPlatforms = {"docker", "process", "wow serve", "wow executor"};
+// wow's platforms per engine ("wow serve (jit)"): the engine's colour; wow
+// serve solid with filled points, wow executor dashed with open points.
+constexpr std::array<std::string_view, 4> kEngines = {"aot", "jit", "interp", "tiered"};
+constexpr std::array<size_t, 4> kEngineColors = {2, 3, 4, 6};  // indexes into kColors
+constexpr std::array<int, 4> kEngineFilledPoints = {9, 13, 11, 15};
+constexpr std::array<int, 4> kEngineOpenPoints = {8, 12, 10, 14};
+
+// How one series is drawn.
+struct SeriesStyle {
+  size_t color = 0;  // index into kColors
+  int point_type = 7;
+  int dash_type = 1;   // 1 solid, 2 dashed
+  double fill = 0.85;  // bars' fill density
+};
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -151,29 +165,45 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-std::optional<size_t> PlatformSlot(std::string_view label) {
-  const auto it = std::find(kPlatforms.begin(), kPlatforms.end(), Lower(label));
-  if (it == kPlatforms.end()) return std::nullopt;
-  return static_cast<size_t>(it - kPlatforms.begin());
+// The fixed style of a platform's series, or of a wow platform on one engine.
+std::optional<SeriesStyle> KnownStyle(std::string_view label) {
+  const std::string lower = Lower(label);
+  if (const auto it = std::find(kPlatforms.begin(), kPlatforms.end(), lower); it != kPlatforms.end()) {
+    const size_t slot = static_cast<size_t>(it - kPlatforms.begin());
+    return SeriesStyle{slot, kPointTypes[slot]};
+  }
+  for (std::string_view wow : {std::string_view("wow serve"), std::string_view("wow executor")}) {
+    const std::string prefix = std::string(wow) + " (";
+    if (!lower.starts_with(prefix) || !lower.ends_with(")")) continue;
+    const std::string engine = lower.substr(prefix.size(), lower.size() - prefix.size() - 1);
+    const auto it = std::find(kEngines.begin(), kEngines.end(), engine);
+    if (it == kEngines.end()) return std::nullopt;
+    const size_t e = static_cast<size_t>(it - kEngines.begin());
+    const bool serve = wow == "wow serve";
+    return SeriesStyle{kEngineColors[e], serve ? kEngineFilledPoints[e] : kEngineOpenPoints[e], serve ? 1 : 2,
+                       serve ? 0.85 : 0.45};
+  }
+  return std::nullopt;
 }
 
-// Platforms keep their slot; other series take the free slots in order.
-std::vector<size_t> AssignSlots(const std::vector<PlotSeries>& series) {
+// Known series keep their style; others take the free colours in order.
+std::vector<SeriesStyle> AssignStyles(const std::vector<PlotSeries>& series) {
   std::vector<bool> used(kColors.size(), false);
   for (const PlotSeries& s : series) {
-    if (auto slot = PlatformSlot(s.label)) used[*slot] = true;
+    if (auto style = KnownStyle(s.label)) used[style->color] = true;
   }
-  std::vector<size_t> slots;
+  std::vector<SeriesStyle> styles;
   size_t next = 0;
   for (const PlotSeries& s : series) {
-    if (auto slot = PlatformSlot(s.label)) {
-      slots.push_back(*slot);
+    if (auto style = KnownStyle(s.label)) {
+      styles.push_back(*style);
       continue;
     }
     while (next < used.size() && used[next]) ++next;
-    slots.push_back(next < used.size() ? next++ : slots.size() % kColors.size());
+    const size_t slot = next < used.size() ? next++ : styles.size() % kColors.size();
+    styles.push_back(SeriesStyle{slot, kPointTypes[slot]});
   }
-  return slots;
+  return styles;
 }
 
 // A gnuplot single-quoted string: no escapes inside, a quote is doubled.
@@ -257,10 +287,10 @@ void AppendPreamble(const PlotSpec& spec, const fs::path& script_path, const fs:
   }
 }
 
-void AppendStyles(const std::vector<size_t>& slots, std::ostringstream& gp) {
-  for (size_t i = 0; i < slots.size(); ++i) {
-    gp << "set style line " << i + 1 << " lc rgb '" << kColors[slots[i]] << "' lw 2 pt " << kPointTypes[slots[i]]
-       << " ps 1.1\n";
+void AppendStyles(const std::vector<SeriesStyle>& styles, std::ostringstream& gp) {
+  for (size_t i = 0; i < styles.size(); ++i) {
+    gp << "set style line " << i + 1 << " lc rgb '" << kColors[styles[i].color] << "' lw 2 pt " << styles[i].point_type
+       << " ps 1.1 dt " << styles[i].dash_type << "\n";
   }
 }
 
@@ -273,7 +303,8 @@ std::string LineWith(PlotKind kind) {
 }
 
 // Bands first so that every line is drawn over them; error bars after each line.
-std::vector<std::string> XyElements(const PlotSpec& spec, const fs::path& base, const std::vector<size_t>& slots) {
+std::vector<std::string> XyElements(const PlotSpec& spec, const fs::path& base,
+                                    const std::vector<SeriesStyle>& styles) {
   std::vector<std::string> bands, lines;
   for (size_t i = 0; i < spec.series.size(); ++i) {
     const PlotSeries& s = spec.series[i];
@@ -281,7 +312,7 @@ std::vector<std::string> XyElements(const PlotSpec& spec, const fs::path& base, 
     const std::string x = UsingColumn(s.x);
     if (HasErrors(s) && s.error_style == ErrorStyle::kBand) {
       bands.push_back(file + " using " + x + ":" + UsingColumn(*s.y_low) + ":" + UsingColumn(*s.y_high) +
-                      " with filledcurves fc rgb '" + kColors[slots[i]] +
+                      " with filledcurves fc rgb '" + kColors[styles[i].color] +
                       "' fs transparent solid 0.18 noborder notitle");
     }
     lines.push_back(file + " using " + x + ":" + UsingColumn(s.y) + " with " + LineWith(spec.kind) + " ls " +
@@ -290,7 +321,7 @@ std::vector<std::string> XyElements(const PlotSpec& spec, const fs::path& base, 
       // Vectors with flat heads: gnuplot's yerrorbars leave a gap around the point.
       lines.push_back(file + " using " + x + ":" + UsingColumn(*s.y_low) + ":(0):(" + ColumnValue(*s.y_high) + "-" +
                       ColumnValue(*s.y_low) + ") with vectors heads size screen 0.01,90 ls " + std::to_string(i + 1) +
-                      " lw 1.5 notitle");
+                      " lw 1.5 dt 1 notitle");
     }
   }
   bands.insert(bands.end(), lines.begin(), lines.end());
@@ -298,7 +329,7 @@ std::vector<std::string> XyElements(const PlotSpec& spec, const fs::path& base, 
 }
 
 // A clustered histogram; the first series' x column labels the clusters.
-std::vector<std::string> BarElements(const PlotSpec& spec, const fs::path& base, const std::vector<size_t>& slots,
+std::vector<std::string> BarElements(const PlotSpec& spec, const fs::path& base, const std::vector<SeriesStyle>& styles,
                                      std::ostringstream& gp) {
   const bool errors = std::any_of(spec.series.begin(), spec.series.end(), HasErrors);
   gp << "set style data histograms\n"
@@ -315,8 +346,12 @@ std::vector<std::string> BarElements(const PlotSpec& spec, const fs::path& base,
       using_text += HasErrors(s) ? ":" + UsingColumn(*s.y_low) + ":" + UsingColumn(*s.y_high)
                                  : ":" + UsingColumn(s.y) + ":" + UsingColumn(s.y);
     if (i == 0) using_text += ":" + XticColumn(s.x);
-    elements.push_back(Quote(RelativePath(s.csv, base)) + " using " + using_text + " title " + Quote(s.label) +
-                       " lc rgb '" + kColors[slots[i]] + "'");
+    std::string element = Quote(RelativePath(s.csv, base)) + " using " + using_text + " title " + Quote(s.label) +
+                          " lc rgb '" + kColors[styles[i].color] + "'";
+    if (styles[i].fill != SeriesStyle{}.fill) {
+      element += " fs solid " + ShortestDouble(styles[i].fill) + " border rgb '#333333'";
+    }
+    elements.push_back(std::move(element));
   }
   return elements;
 }
@@ -374,12 +409,12 @@ Result<std::pair<int, std::string>> RunIn(const fs::path& program, const fs::pat
 Result<std::string> PlotScript(const PlotSpec& spec, const fs::path& script_path) {
   WOW_RETURN_IF_ERROR(CheckSpec(spec));
   const fs::path base = script_path.has_parent_path() ? script_path.parent_path() : fs::path(".");
-  const std::vector<size_t> slots = AssignSlots(spec.series);
+  const std::vector<SeriesStyle> styles = AssignStyles(spec.series);
   std::ostringstream gp;
   AppendPreamble(spec, script_path, base, gp);
-  AppendStyles(slots, gp);
+  AppendStyles(styles, gp);
   const std::vector<std::string> elements =
-      spec.kind == PlotKind::kBars ? BarElements(spec, base, slots, gp) : XyElements(spec, base, slots);
+      spec.kind == PlotKind::kBars ? BarElements(spec, base, styles, gp) : XyElements(spec, base, styles);
   gp << "plot ";
   for (size_t i = 0; i < elements.size(); ++i) gp << (i == 0 ? "" : ", \\\n     ") << elements[i];
   gp << "\n";

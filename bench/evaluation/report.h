@@ -113,7 +113,10 @@ struct PlotSpec {
 // are relative to the script's directory, which gnuplot must run in
 // (RenderPlot does); the results directory can thus be moved and re-plotted.
 // Series named like the platforms ("Docker", "process", "wow serve", "wow
-// executor") keep the same colour and point type in every figure.
+// executor") keep the same colour and point type in every figure; wow's
+// platforms on one engine ("wow serve (jit)") take the engine's colour (aot,
+// jit, interp, tiered), wow serve solid with filled points (bars: full),
+// wow executor dashed with open points (bars: lighter).
 // InvalidArgument for no series, a missing output, or half an error range.
 Result<std::string> PlotScript(const PlotSpec& spec, const std::filesystem::path& script_path);
 

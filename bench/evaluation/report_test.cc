@@ -242,6 +242,33 @@ TEST(PlotTest, ScriptUsesRelativePathsAndPlatformStyles) {
   EXPECT_FALSE(PlotScript(spec, dir.path() / "fig.gp").ok());
 }
 
+TEST(PlotTest, WowPlatformsPerEngineTakeTheEnginesColourAndThePlatformsLine) {
+  TempDir dir("eval-plot-engines");
+  PlotSpec spec;
+  spec.output = dir.path() / "fig.png";
+  spec.series = {{"wow serve (jit)", dir.path() / "a.csv"}, {"wow executor (jit)", dir.path() / "b.csv"},
+                 {"wow serve (aot)", dir.path() / "c.csv"}, {"wow executor (tiered)", dir.path() / "d.csv"},
+                 {"Docker", dir.path() / "e.csv"},          {"wow serve (wasmtime)", dir.path() / "f.csv"}};
+  Result<std::string> script = PlotScript(spec, dir.path() / "fig.gp");
+  ASSERT_TRUE(script.ok()) << script.status().ToString();
+  const std::string& gp = *script;
+  // jit: vermilion; wow serve solid with a filled diamond, wow executor dashed with an open one.
+  EXPECT_NE(gp.find("set style line 1 lc rgb '#D55E00' lw 2 pt 13 ps 1.1 dt 1"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set style line 2 lc rgb '#D55E00' lw 2 pt 12 ps 1.1 dt 2"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set style line 3 lc rgb '#009E73' lw 2 pt 9 ps 1.1 dt 1"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set style line 4 lc rgb '#000000' lw 2 pt 14 ps 1.1 dt 2"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set style line 5 lc rgb '#0072B2'"), std::string::npos) << gp;
+  // An engine without a style takes the first free colour (process's orange: no process here).
+  EXPECT_NE(gp.find("set style line 6 lc rgb '#E69F00'"), std::string::npos) << gp;
+
+  spec.kind = PlotKind::kBars;
+  script = PlotScript(spec, dir.path() / "fig.gp");
+  ASSERT_TRUE(script.ok());
+  // Bars: wow executor's lighter than wow serve's.
+  EXPECT_NE(script->find("title 'wow executor (jit)' lc rgb '#D55E00' fs solid 0.45"), std::string::npos) << *script;
+  EXPECT_NE(script->find("title 'wow serve (jit)' lc rgb '#D55E00',"), std::string::npos) << *script;
+}
+
 // Writes the figures' kinds of data for the four platforms.
 struct FigureData {
   std::vector<PlotSeries> cold, throughput, ecdf, memory;

@@ -449,6 +449,7 @@ Result<ActivationResult> RunActivationUntimed(const wasm::Module& module, const 
     return DeveloperError(std::move(result), message);
   }
   wasm::Instance& inst = **instance;
+  result.engine = std::string(inst.engine_name());
   if (abi == GuestAbi::kWow) {
     result = RunWow(std::move(result), inst, *wasi, request);
   } else {

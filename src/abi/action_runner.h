@@ -100,6 +100,9 @@ struct ActivationResult {
   std::vector<LogLine> logs;
   bool logs_truncated = false;
   GuestAbi abi = GuestAbi::kWasiCommand;
+  // The backend that ran the instance (Instance::engine_name(): "aot",
+  // "jit", "interp"); empty when no instance could be created.
+  std::string engine;
   double instantiate_ms = 0;  // fresh instance (memory, data, start function)
   double run_ms = 0;          // parameters in, guest code, result out
   // Wall-clock bounds of the activation (for records), and whether its

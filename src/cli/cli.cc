@@ -4,20 +4,38 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/client_command.h"
 #include "cli/commands.h"
+#include "wasm/engine_factory.h"
 
 namespace wow::cli {
 namespace {
 
-void AddEngineFlags(CLI::App* cmd, EngineFlags& flags) {
+std::string Join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
+// `--engine` takes one of `choices`; left out, it is wasm::DefaultEngine for
+// `use` (ResolveEngine, after parsing, when --cc is known).
+void AddEngineFlags(CLI::App* cmd, EngineFlags& flags, wasm::EngineUse use,
+                    const std::vector<std::string>& choices = wasm::EngineChoices()) {
   cmd->add_option("--data-dir", flags.data_dir, "Where compiled artifacts are cached")->capture_default_str();
-  cmd->add_option("--engine", flags.engine, "Wasm engine")->capture_default_str();
+  cmd->add_option("--engine", flags.engine,
+                  fmt::format("Wasm engine: {} (default: {})", Join(choices), wasm::DefaultEngineRule(use)))
+      ->check(CLI::IsMember(choices));
   cmd->add_option("--cc", flags.cc, "C compiler for the AoT engine")->capture_default_str();
   cmd->add_option("-O", flags.opt_level, "Optimisation level for the C compiler (0, 1, 2, 3, s, z)")
       ->capture_default_str()
       ->check(CLI::IsMember({"0", "1", "2", "3", "s", "z"}));
+}
+
+void ResolveEngine(EngineFlags& flags, wasm::EngineUse use) {
+  if (flags.engine.empty()) flags.engine = wasm::DefaultEngine(ToEngineOptions(flags), use);
 }
 
 void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
@@ -45,7 +63,7 @@ void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
   cmd->add_option("--action-logs", flags.action_logs, "Where activation logs go: stdio (stdout/stderr) or none")
       ->capture_default_str()
       ->check(CLI::IsMember({"stdio", "none"}));
-  AddEngineFlags(cmd, flags.engine);
+  AddEngineFlags(cmd, flags.engine, wasm::EngineUse::kService);
 }
 
 }  // namespace
@@ -58,7 +76,8 @@ int Main(int argc, char** argv) {
   CompileFlags compile;
   CLI::App* compile_cmd = app.add_subcommand("compile", "Validate and precompile a module; print the artifact path");
   compile_cmd->add_option("MODULE", compile.module_path, "Module (.wasm or .wat)")->required();
-  AddEngineFlags(compile_cmd, compile.engine);
+  // A concrete backend: "tiered" would have nothing to show.
+  AddEngineFlags(compile_cmd, compile.engine, wasm::EngineUse::kOneShot, wasm::AvailableEngines());
 
   RunFlags run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run an action once on a fresh instance");
@@ -77,7 +96,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 86'400'000));
   run_cmd->add_option("--name", run.action_name, "Action name passed to the guest (default: the file's stem)");
   run_cmd->add_flag("--timings", run.timings, "Print compile/load/instantiate/run times on stderr");
-  AddEngineFlags(run_cmd, run.engine);
+  AddEngineFlags(run_cmd, run.engine, wasm::EngineUse::kOneShot);
 
   ServiceFlags executor;
   executor.face = ServiceFlags::Face::kExecutor;
@@ -127,7 +146,7 @@ int Main(int argc, char** argv) {
   serve_cmd->add_option("--max-queued", serve.max_queued, "Invocations waiting for memory; beyond: 503")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
-  AddEngineFlags(serve_cmd, serve.engine);
+  AddEngineFlags(serve_cmd, serve.engine, wasm::EngineUse::kService);
 
   try {
     app.parse(argc, argv);
@@ -141,11 +160,26 @@ int Main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  if (*compile_cmd) return RunCompile(compile);
-  if (*run_cmd) return RunRun(run);
-  if (*executor_cmd) return RunService(executor);
-  if (*proxy_cmd) return RunService(proxy);
-  if (*serve_cmd) return RunServe(serve);
+  if (*compile_cmd) {
+    ResolveEngine(compile.engine, wasm::EngineUse::kOneShot);
+    return RunCompile(compile);
+  }
+  if (*run_cmd) {
+    ResolveEngine(run.engine, wasm::EngineUse::kOneShot);
+    return RunRun(run);
+  }
+  if (*executor_cmd) {
+    ResolveEngine(executor.engine, wasm::EngineUse::kService);
+    return RunService(executor);
+  }
+  if (*proxy_cmd) {
+    ResolveEngine(proxy.engine, wasm::EngineUse::kService);
+    return RunService(proxy);
+  }
+  if (*serve_cmd) {
+    ResolveEngine(serve.engine, wasm::EngineUse::kService);
+    return RunServe(serve);
+  }
   if (auto exit_code = client.Run()) return *exit_code;
   return kExitUsage;
 }

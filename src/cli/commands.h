@@ -19,7 +19,7 @@ inline constexpr int kExitUsage = 2;   // bad arguments or unreadable input
 
 struct EngineFlags {
   std::string data_dir = ".wow";
-  std::string engine = "aot";
+  std::string engine;  // empty: wasm::DefaultEngine, resolved after parsing
   std::string cc = "cc";
   std::string opt_level = "2";
 };

@@ -36,6 +36,12 @@ int RunCompile(const CompileFlags& flags) {
     fmt::print(stderr, "wow compile: {}\n", prepared.status().WithContext(flags.module_path).ToString());
     return kExitFailed;
   }
+  if (prepared->artifact.empty()) {
+    // Nothing to print on stdout: no file to hand to anyone.
+    fmt::print(stderr, "valid: the {} engine keeps no artifact (it compiles when loading); checked in {:.1f} ms\n",
+               engine->name(), prepared->compile_ms);
+    return kExitOk;
+  }
   fmt::print("{}\n", prepared->artifact.string());
   if (prepared->cache_hit) {
     fmt::print(stderr, "compiled: cache hit (no compile)\n");

@@ -69,8 +69,11 @@ int RunRun(const RunFlags& flags) {
   for (const auto& line : result->logs) fmt::print(stderr, "{}\n", line.text);
   fmt::print("{}\n", ToJson(result->result));
   if (flags.timings) {
-    fmt::print(stderr, "wow: {} ({} ABI) compile {:.1f} ms{}, load {:.2f} ms, instantiate {:.3f} ms, run {:.3f} ms\n",
-               abi::ActivationStatusName(result->status), abi::GuestAbiName(result->abi), prepare_ms,
+    fmt::print(stderr,
+               "wow: {} ({} ABI, {} engine) compile {:.1f} ms{}, load {:.2f} ms, instantiate {:.3f} ms, run {:.3f} "
+               "ms\n",
+               abi::ActivationStatusName(result->status), abi::GuestAbiName(result->abi),
+               result->engine.empty() ? engine->name() : std::string_view(result->engine), prepare_ms,
                prepared->cache_hit ? " (cached)" : "", load_ms, result->instantiate_ms, result->run_ms);
   }
   return result->status == abi::ActivationStatus::kSuccess ? kExitOk : kExitFailed;

@@ -433,6 +433,7 @@ void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> c
         int64_t wait_ms = std::max<int64_t>(0, wait.count());
         annotations.push_back(Annotation("waitTime", wait_ms));
         annotations.push_back(Annotation("timeout", r.timed_out));
+        if (!r.engine.empty()) annotations.push_back(Annotation("engine", json::value(r.engine)));
         if (init_ms > 0) annotations.push_back(Annotation("initTime", init_whole_ms));
         Complete(std::move(record), false, done);
       });

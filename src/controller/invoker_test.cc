@@ -143,6 +143,36 @@ TEST_F(InvokerTest, ActivationsBeyondTheBudgetQueueAndAllComplete) {
   EXPECT_EQ(invoker_->queued(), 0u);
 }
 
+// The record's `engine` annotation names the backend that served: the
+// executor's (AoT here), or the one the action's `engine` annotation chose.
+TEST_F(InvokerTest, RecordsNameTheEngineThatServed) {
+  Make({});
+  auto node = Action("on-node-engine", Quick(101));
+  auto own = Action("on-own-engine", Quick(102));
+  own.doc["annotations"] = json::array{json::object{{"key", "engine"}, {"value", "interp"}}};
+  ASSERT_TRUE(Deploy(node).ok());
+  ASSERT_TRUE(Deploy(own).ok());
+  auto engine_of = [](const Outcome& o) -> json::value {
+    for (const auto& a : o.record.at("annotations").as_array()) {
+      if (a.at("key") == "engine") return a.at("value");
+    }
+    return nullptr;
+  };
+  Outcome on_node = Invoke(node).get();
+  Outcome on_own = Invoke(own).get();
+  EXPECT_EQ(StatusCode(on_node), 0) << ToJson(on_node.record);
+  EXPECT_EQ(StatusCode(on_own), 0) << ToJson(on_own.record);
+  EXPECT_EQ(engine_of(on_node), json::value("aot")) << ToJson(on_node.record);
+  EXPECT_EQ(engine_of(on_own), json::value("interp")) << ToJson(on_own.record);
+  // An engine that does not exist: refused at deploy, naming the choices.
+  auto bad = Action("on-no-engine", Quick(103));
+  bad.doc["annotations"] = json::array{json::object{{"key", "engine"}, {"value", "warp"}}};
+  Status refused = Deploy(bad);
+  EXPECT_EQ(refused.code(), Code::kInvalidArgument) << refused.ToString();
+  EXPECT_NE(refused.message().find("the `engine` annotation must be one of aot, interp"), std::string::npos)
+      << refused.ToString();
+}
+
 TEST_F(InvokerTest, ConcurrencyLetsActivationsShareOneContainersMemory) {
   InvokerOptions options;
   options.memory_budget_bytes = 300ull << 20;

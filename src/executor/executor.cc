@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <cmath>
 
+#include "common/json.h"
 #include "wasm/engine_factory.h"
 
 namespace wow::executor {
@@ -55,6 +56,17 @@ Result<uint64_t> ParseMegabytes(const boost::json::value& v, const char* what) {
   return static_cast<uint64_t>(mb);
 }
 
+// The `engine` annotation: one of wasm::EngineChoices().
+Result<std::string> ParseEngine(const boost::json::value& v) {
+  if (const auto* s = v.if_string()) {
+    for (const auto& choice : wasm::EngineChoices()) {
+      if (*s == choice) return choice;
+    }
+  }
+  return Status::InvalidArgument(
+      fmt::format("the `engine` annotation must be one of {} (got {})", wasm::EngineChoicesText(), ToJson(v)));
+}
+
 // Which export an activation calls. "main" (OpenWhisk's default), "_start"
 // and a zip entry name mean the ABI's own entry; any other name must be an
 // exported function taking and returning nothing.
@@ -85,7 +97,7 @@ void Executor::Shutdown() {
 
 Result<std::unique_ptr<Executor>> Executor::Create(const ExecutorOptions& options) {
   std::unique_ptr<Executor> executor(new Executor(options));
-  WOW_ASSIGN_OR_RETURN(executor->engine_, wasm::CreateEngine(options.engine, options.engine_options));
+  WOW_ASSIGN_OR_RETURN(executor->default_engine_, executor->EngineFor(options.engine));
   SchedulerOptions scheduler;
   scheduler.workers = options.workers;
   // The executor's own gate (in_flight_) is the real bound; the scheduler's
@@ -93,6 +105,20 @@ Result<std::unique_ptr<Executor>> Executor::Create(const ExecutorOptions& option
   scheduler.max_tasks = options.max_activations * 2 + 64;
   executor->scheduler_ = std::make_unique<Scheduler>(scheduler);
   return executor;
+}
+
+Result<wasm::Engine*> Executor::EngineFor(const std::string& name) {
+  std::lock_guard<std::mutex> lock(engines_mu_);
+  std::unique_ptr<wasm::Engine>& engine = engines_[name];
+  if (!engine) {
+    auto created = wasm::CreateEngine(name, options_.engine_options);
+    if (!created.ok()) {
+      engines_.erase(name);
+      return created.status();
+    }
+    engine = std::move(created).value();
+  }
+  return engine.get();
 }
 
 Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, const InitRequest& request) {
@@ -109,6 +135,7 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     c->memory_bytes = (request.memory_mb ? *request.memory_mb : options_.default_memory_mb) << 20;
     c->timeout_ms = request.timeout_ms;
     if (request.log_mb) c->log_bytes = *request.log_mb << 20;
+    c->engine = options_.engine;
     for (const auto& [key, value] : request.annotations) {
       if (key == "dir") {
         WOW_ASSIGN_OR_RETURN(c->capabilities.dirs, ParseDirs(value));
@@ -117,6 +144,8 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
       } else if (key == "memory") {
         WOW_ASSIGN_OR_RETURN(uint64_t mb, ParseMegabytes(value, "the `memory` annotation"));
         c->memory_bytes = mb << 20;
+      } else if (key == "engine") {
+        WOW_ASSIGN_OR_RETURN(c->engine, ParseEngine(value));
       }
     }
     for (const auto& [key, value] : request.env) {
@@ -130,12 +159,13 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
                          DecodeActionCode(request.code, request.binary, request.main, options_.code_limits));
     c->code_source = code.source;
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(code.wasm.data()), code.wasm.size());
-    WOW_ASSIGN_OR_RETURN(wasm::PrepareInfo prepared, engine_->Prepare(bytes));
+    WOW_ASSIGN_OR_RETURN(wasm::Engine * engine, EngineFor(c->engine));
+    WOW_ASSIGN_OR_RETURN(wasm::PrepareInfo prepared, engine->Prepare(bytes));
     c->compiled = !prepared.cache_hit;
     std::error_code size_error;
     c->artifact_bytes = std::filesystem::file_size(prepared.artifact, size_error);
     if (size_error) c->artifact_bytes = 0;
-    WOW_ASSIGN_OR_RETURN(c->module, engine_->Load(bytes, abi::HostFunctionsFor(c->capabilities)));
+    WOW_ASSIGN_OR_RETURN(c->module, engine->Load(bytes, abi::HostFunctionsFor(c->capabilities)));
     WOW_ASSIGN_OR_RETURN(c->abi, abi::DetectAbi(c->module->info()));
     WOW_ASSIGN_OR_RETURN(c->entry_point, EntryPoint(request.main, c->module->info()));
     c->init_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,9 @@ namespace wow::executor {
 
 // Node-wide settings of an executor. Every field states its default.
 struct ExecutorOptions {
+  // The node's engine, one of wasm::EngineChoices(); an action's `engine`
+  // annotation may choose another. Default "aot" (the CLI's default is
+  // wasm::DefaultEngine()).
   std::string engine = "aot";
   // Where artifacts are cached (default "./.wow"), the C compiler and -O.
   wasm::EngineOptions engine_options;
@@ -48,7 +52,8 @@ struct InitRequest {
   bool binary = false;
   std::string code;
   std::vector<std::pair<std::string, std::string>> env;  // init.value.env
-  // Every action annotation (`dir`, `net_access`, `memory`, ...) as JSON.
+  // Every action annotation (`dir`, `net_access`, `memory`, `engine`, ...)
+  // as JSON.
   boost::json::object annotations;
   std::optional<uint64_t> memory_mb;   // value.limits.memory, when sent
   std::optional<uint64_t> timeout_ms;  // value.limits.timeout, when sent
@@ -69,6 +74,7 @@ struct Container {
   std::optional<uint64_t> timeout_ms;
   std::optional<uint64_t> log_bytes;  // else the executor's default
   std::string code_source;            // "wasm", "wat", "zip:<entry>"
+  std::string engine;                 // the engine that loaded it (the `engine` annotation or the node's)
   double init_ms = 0;                 // decode + compile or cache hit + load
   bool compiled = false;              // this init ran the compiler (no cached artifact)
   uint64_t artifact_bytes = 0;        // the loaded artifact's size: what a warm container maps
@@ -85,9 +91,10 @@ struct RunRequest {
 
 using RunCallback = std::function<void(Result<abi::ActivationResult>)>;
 
-// The executor shared by `wow executor`, `wow proxy` and `wow serve`: one
-// engine, a table of containers, and the scheduler running activations on
-// fibers. Thread-safe.
+// The executor shared by `wow executor`, `wow proxy` and `wow serve`: its
+// engines (the node's, and those actions choose, each made on first use), a
+// table of containers, and the scheduler running activations on fibers.
+// Thread-safe.
 class Executor {
  public:
   static Result<std::unique_ptr<Executor>> Create(const ExecutorOptions& options);
@@ -101,7 +108,8 @@ class Executor {
   // the action as container `id`. Blocks for a compile: call it off I/O
   // threads (InitAsync does). kAlreadyExists when `id` is initialised or
   // initialising; kInvalidArgument / kInvalidModule / kLinkError for code
-  // that cannot become an action, with the reason.
+  // that cannot become an action (also an unknown `engine` annotation), with
+  // the reason.
   Result<std::shared_ptr<const Container>> Init(const std::string& id, const InitRequest& request);
   // Init on the executor's blocking pool; `done` runs there.
   void InitAsync(std::string id, InitRequest request,
@@ -123,13 +131,18 @@ class Executor {
   uint64_t TimeLimitMs(const Container& container, const RunRequest& request) const;
 
   const ExecutorOptions& options() const { return options_; }
-  wasm::Engine& engine() { return *engine_; }
+  // The node's engine (ExecutorOptions::engine).
+  wasm::Engine& engine() { return *default_engine_; }
 
  private:
   explicit Executor(const ExecutorOptions& options);
+  // The engine called `name`, created on first use.
+  Result<wasm::Engine*> EngineFor(const std::string& name);
 
   ExecutorOptions options_;
-  std::unique_ptr<wasm::Engine> engine_;
+  std::mutex engines_mu_;
+  std::map<std::string, std::unique_ptr<wasm::Engine>> engines_;  // by name
+  wasm::Engine* default_engine_ = nullptr;
   mutable std::mutex mu_;
   // Null while the id is being initialised.
   std::unordered_map<std::string, std::shared_ptr<const Container>> containers_;

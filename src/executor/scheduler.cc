@@ -5,6 +5,7 @@
 
 #include <boost/context/fiber.hpp>
 #include <queue>
+#include <vector>
 
 #include "common/worker_context.h"
 
@@ -127,6 +128,23 @@ class Scheduler::Worker : public Waiter {
     f->back = std::move(f->back).resume();
   }
 
+  // Suspends the running fiber until `done` is notified; other tasks run
+  // meanwhile. Notify (from any thread, this one included) puts the fiber
+  // on ready_; only this worker resumes it, and only after it has yielded
+  // below, so a Notify that comes before the switch is harmless.
+  void WaitFor(Completion& done) override {
+    if (current_ == nullptr) {  // not on a fiber: block the thread
+      SetThreadWaiter(nullptr);
+      done.Wait();
+      SetThreadWaiter(this);
+      return;
+    }
+    Fiber* f = current_;
+    if (!done.SetWaker([this, f] { MakeReady(f); })) return;  // already done
+    ++waiting_;
+    f->back = std::move(f->back).resume();
+  }
+
  private:
   struct Sleeper {
     Clock::time_point when;
@@ -135,22 +153,45 @@ class Scheduler::Worker : public Waiter {
     bool operator>(const Sleeper& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
 
+  // Called by Completion::Notify, on any thread, once per WaitFor that
+  // suspended `f`. Notifies under the lock: once it is released the fiber may
+  // run to its end and the scheduler be destroyed.
+  void MakeReady(Fiber* f) {
+    std::lock_guard<std::mutex> lock(s_->mu_);
+    ready_.push_back(f);
+    s_->work_cv_.notify_all();  // the cv is shared: wake this worker for sure
+  }
+
   void Loop() {
     SetThreadWaiter(this);
+    std::vector<Fiber*> ready;
     for (;;) {
-      // Fibers whose wait is over go first.
+      // Fibers whose wait is over (a time, or a Completion) go before one
+      // new task.
       auto now = Clock::now();
       while (!sleepers_.empty() && sleepers_.top().when <= now) {
         Fiber* f = sleepers_.top().fiber;
         sleepers_.pop();
         Resume(f);
       }
+      {
+        std::lock_guard<std::mutex> lock(s_->mu_);
+        ready.swap(ready_);
+      }
+      for (Fiber* f : ready) {
+        --waiting_;
+        Resume(f);
+      }
+      ready.clear();
       std::function<void()> task;
       {
         std::unique_lock<std::mutex> lock(s_->mu_);
         if (s_->queue_.empty()) {
-          if (s_->stopping_ && sleepers_.empty()) break;
-          auto has_work = [this] { return !s_->queue_.empty() || s_->stopping_; };
+          // Suspended fibers are tasks not yet finished: Shutdown waits for
+          // them before stopping_ is set, so this only guards the invariant.
+          bool idle = sleepers_.empty() && waiting_ == 0;
+          if (s_->stopping_ && idle) break;
+          auto has_work = [this, idle] { return !s_->queue_.empty() || !ready_.empty() || (s_->stopping_ && idle); };
           if (sleepers_.empty()) {
             s_->work_cv_.wait(lock, has_work);
           } else {
@@ -212,7 +253,9 @@ class Scheduler::Worker : public Waiter {
   Fiber* current_ = nullptr;
   uint64_t next_seq_ = 0;
   std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleepers_;
-  std::thread thread_;  // last: starts after the members above exist
+  size_t waiting_ = 0;         // fibers suspended in WaitFor, ready or not
+  std::vector<Fiber*> ready_;  // notified, to be resumed; guarded by s_->mu_
+  std::thread thread_;         // last: starts after the members above exist
 };
 
 Scheduler::Scheduler(SchedulerOptions options)

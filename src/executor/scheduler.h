@@ -25,9 +25,10 @@ struct SchedulerOptions {
 };
 
 // Runs tasks (activations) on fibers over a fixed pool of worker threads.
-// A task that waits through wow::WaitUntil (common/worker_context.h), as
-// http.get and sleeping WASI calls do, suspends its fiber and the worker
-// runs other tasks meanwhile: waiting activations hold no CPU worker.
+// A task that waits through wow::WaitUntil or wow::Completion::Wait
+// (common/worker_context.h), as http.get, sleeping WASI calls and work handed
+// to another thread do, suspends its fiber and the worker runs other tasks
+// meanwhile: waiting activations hold no CPU worker.
 // A fiber stays on the worker that started it, so thread-local runtime
 // state (signal stacks, deadline timers) stays valid across suspensions.
 // Tasks are not preempted: a CPU-bound task keeps its worker until it ends

@@ -160,7 +160,7 @@ Reply RunReply(const Result<abi::ActivationResult>& result) {
   }
   HttpStatus status =
       result->status == abi::ActivationStatus::kDeveloperError ? HttpStatus::bad_gateway : HttpStatus::ok;
-  return Reply{status, ToJson(result->result)};
+  return Reply{status, ToJson(result->result), result->engine};
 }
 
 Replier ReplierFor(const http::Request& request, http::Responder respond) {
@@ -178,6 +178,7 @@ http::Response ToResponse(unsigned version, bool keep_alive, Reply reply) {
   http::Response response(reply.status, version);
   response.set(boost::beast::http::field::server, "wow");
   response.set(boost::beast::http::field::content_type, "application/json");
+  if (!reply.engine.empty()) response.set("x-wow-engine", reply.engine);
   response.keep_alive(keep_alive);
   response.body() = std::move(reply.json);
   response.prepare_payload();

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "abi/action_runner.h"
 #include "common/status.h"
@@ -18,8 +19,13 @@ namespace wow::protocol {
 
 // An HTTP answer before it is bound to a request.
 struct Reply {
-  http::HttpStatus status = http::HttpStatus::ok;
+  Reply(http::HttpStatus status = http::HttpStatus::ok, std::string json = {}, std::string engine = {})
+      : status(status), json(std::move(json)), engine(std::move(engine)) {}
+
+  http::HttpStatus status;
   std::string json;
+  // The backend that ran the activation, sent as `x-wow-engine` when set.
+  std::string engine;
 };
 
 inline constexpr char kEndOfActivation[] = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
@@ -41,7 +47,8 @@ Reply InitReply(const Result<std::shared_ptr<const executor::Container>>& result
 
 // The answer to /run: the result with 200 (also an application error, an
 // object with an "error" key), 502 for a developer error, 503 when the
-// executor is at capacity, 500 when the platform failed.
+// executor is at capacity, 500 when the platform failed. When an instance
+// ran, the header `x-wow-engine` names its backend ("aot", "jit", "interp").
 Reply RunReply(const Result<abi::ActivationResult>& result);
 
 // Binds a reply to a request's HTTP version and keep-alive.

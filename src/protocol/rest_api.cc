@@ -511,7 +511,8 @@ void RestApi::Call::PutAction(const std::string& name) {
   auto self = shared_from_this();
   api_.invoker_.Deploy(action, [self, action, overwrite](Status deployed) {
     if (!deployed.ok()) {
-      return self->Error(HttpStatus::bad_request, "The action's code cannot run: " + deployed.message());
+      // Its code, or an annotation (`engine`, `dir`, `memory`, ...).
+      return self->Error(HttpStatus::bad_request, "The action cannot run: " + deployed.message());
     }
     Status put = self->api_.store_.PutAction(action, overwrite);
     if (put.code() == Code::kAlreadyExists) return self->Error(HttpStatus::conflict, "resource already exists");

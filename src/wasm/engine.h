@@ -55,6 +55,10 @@ class Instance {
   // True once memory.grow was refused because of memory_limit_bytes; lets
   // callers explain a later trap.
   virtual bool memory_limit_hit() const = 0;
+
+  // The backend that runs this instance ("aot", "jit", "interp"): a tiered
+  // module's instances name the tier that served them.
+  virtual std::string_view engine_name() const = 0;
 };
 
 // A validated, compiled and linked module. Immutable and shared: safe to

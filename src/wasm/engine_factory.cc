@@ -1,20 +1,103 @@
 #include "wasm/engine_factory.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cerrno>
 
 #include "wasm/aot/aot_engine.h"
 #include "wasm/interp/interp_engine.h"
+#include "wasm/tiered/tiered_engine.h"
+#ifdef WOW_HAVE_JIT
+#include "wasm/jit/jit_engine.h"
+#endif
+
+extern char** environ;
 
 namespace wow::wasm {
+namespace {
 
-std::vector<std::string> AvailableEngines() { return {"aot", "interp"}; }
+#ifdef WOW_HAVE_JIT
+constexpr char kFastEngine[] = "jit";
+#else
+constexpr char kFastEngine[] = "interp";
+#endif
+
+// The engine that serves while an AoT artifact compiles, or instead of it.
+std::unique_ptr<Engine> CreateFastEngine(const EngineOptions& options) {
+#ifdef WOW_HAVE_JIT
+  return jit::CreateJitEngine(options);
+#else
+  return interp::CreateInterpEngine(options);
+#endif
+}
+
+// True when `<cc> --version` runs and exits 0.
+bool CompilerRuns(const std::string& cc) {
+  if (cc.empty()) return false;
+  char version[] = "--version";
+  char* argv[] = {const_cast<char*>(cc.c_str()), version, nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return false;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> AvailableEngines() {
+#ifdef WOW_HAVE_JIT
+  return {"aot", "interp", "jit"};
+#else
+  return {"aot", "interp"};
+#endif
+}
+
+std::vector<std::string> EngineChoices() {
+  std::vector<std::string> choices = AvailableEngines();
+  choices.push_back("tiered");
+  return choices;
+}
+
+std::string EngineChoicesText() {
+  std::string text;
+  for (const auto& e : EngineChoices()) text += (text.empty() ? "" : ", ") + e;
+  return text;
+}
+
+std::string DefaultEngine(const EngineOptions& options, EngineUse use) {
+  if (!CompilerRuns(options.cc)) return kFastEngine;
+  return use == EngineUse::kService ? "tiered" : "aot";
+}
+
+std::string DefaultEngineRule(EngineUse use) {
+  return fmt::format("{} when the C compiler runs, else {}", use == EngineUse::kService ? "tiered" : "aot",
+                     kFastEngine);
+}
 
 Result<std::unique_ptr<Engine>> CreateEngine(std::string_view name, const EngineOptions& options) {
   if (name == "aot") return aot::CreateAotEngine(options);
   if (name == "interp") return interp::CreateInterpEngine(options);
-  std::string known;
-  for (const auto& e : AvailableEngines()) known += (known.empty() ? "" : ", ") + e;
-  return Status::InvalidArgument(fmt::format("unknown engine '{}' (available: {})", name, known));
+#ifdef WOW_HAVE_JIT
+  if (name == "jit") return jit::CreateJitEngine(options);
+#endif
+  if (name == "tiered") {
+    std::unique_ptr<Engine> fast = CreateFastEngine(options);
+    return tiered::CreateTieredEngine(std::move(fast), aot::CreateAotEngine(options));
+  }
+  return Status::InvalidArgument(fmt::format("unknown engine '{}' (choices: {})", name, EngineChoicesText()));
 }
 
 }  // namespace wow::wasm

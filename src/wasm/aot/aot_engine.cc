@@ -178,6 +178,7 @@ class AotInstance : public Instance {
   }
   GuestMemory* memory() override { return memory_ ? &*memory_ : nullptr; }
   bool memory_limit_hit() const override { return ctx_.memory_limit_hit; }
+  std::string_view engine_name() const override { return "aot"; }
 
  private:
   struct PendingCall {
@@ -232,6 +233,14 @@ class AotEngine : public Engine {
 
   Result<PrepareInfo> Prepare(std::span<const uint8_t> wasm) override { return compiler_.Prepare(wasm); }
 
+  ArtifactLookup LookUp(std::span<const uint8_t> wasm) {
+    ArtifactLookup lookup;
+    lookup.path = compiler_.ArtifactPath(compiler_.KeyFor(wasm));
+    std::error_code ec;
+    lookup.cached = std::filesystem::exists(lookup.path, ec);
+    return lookup;
+  }
+
   Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) override {
     WOW_ASSIGN_OR_RETURN(PrepareInfo prepared, compiler_.Prepare(wasm));
     WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, OpenArtifact(prepared.artifact));
@@ -259,5 +268,11 @@ class AotEngine : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> CreateAotEngine(const EngineOptions& options) { return std::make_unique<AotEngine>(options); }
+
+std::optional<ArtifactLookup> LookUpArtifact(Engine& engine, std::span<const uint8_t> wasm) {
+  auto* aot = dynamic_cast<AotEngine*>(&engine);
+  if (aot == nullptr) return std::nullopt;
+  return aot->LookUp(wasm);
+}
 
 }  // namespace wow::wasm::aot

@@ -1,6 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include "wasm/engine.h"
 
@@ -9,5 +13,17 @@ namespace wow::wasm::aot {
 // The ahead-of-time engine: wasm2c + the system C compiler, artifacts loaded
 // with dlopen, instances on our pooled runtime. See DESIGN.md.
 std::unique_ptr<Engine> CreateAotEngine(const EngineOptions& options);
+
+// Where an AoT engine keeps the artifact of a module, and whether it is
+// there already.
+struct ArtifactLookup {
+  std::filesystem::path path;  // <data_dir>/aot/<key>.so, unique per module and compiler setup
+  bool cached = false;         // the artifact exists: Load will not compile
+};
+
+// A cache-only look-up: compiles nothing. Null when `engine` is not an AoT
+// engine. Costs a sha256 of the bytes (and, once per engine, running the
+// compiler's --version). Thread-safe.
+std::optional<ArtifactLookup> LookUpArtifact(Engine& engine, std::span<const uint8_t> wasm);
 
 }  // namespace wow::wasm::aot

@@ -366,6 +366,16 @@ extern "C" {
 // to instantiate, `index` the function-import index.
 __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t index, const uint64_t* args,
                                                           uint64_t* results) {
+  // Only the code of the instance RunGuest runs calls its imports, so `host`
+  // is t_state.ctx; anything else is a code generation bug (as wasm2c's
+  // element segments were, see c_codegen.cc), stopped before `host` is read.
+  if (host != t_state.ctx) {
+    if (t_state.jmp == nullptr || t_state.ctx == nullptr) std::abort();  // guest code outside RunGuest: impossible
+    t_state.in_guest = 0;
+    t_state.ctx->trap = wow::TrapKind::kHostError;
+    t_state.ctx->error = "an import was called with a bad instance pointer (a bug in wow's AoT code generation)";
+    wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
+  }
   auto* ctx = static_cast<GuestContext*>(host);
   const wow::wasm::HostFunction* f = ctx->imports[index];
   // Keep C++ code off the last bit of the stack: a fault there is not a guest fault.

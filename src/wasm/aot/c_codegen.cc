@@ -554,6 +554,75 @@ void OptimizeMemoryAccesses(std::string& source) {
   source = source.substr(0, insert_at) + std::string(kMemoryPrelude) + FuseReadModifyWrites(source.substr(insert_at));
 }
 
+// ---------------------------------------------------------------------------
+// Imported functions in element segments.
+//
+// wasm2c 1.0.32 writes an imported function in an element segment as
+//   {type, (wasm_rt_function_ptr_t)Z_envZ_f, offsetof(Z_m_instance_t, Z_env_instance)},
+// and funcref_table_init stores `(char*)instance + offset` as the callee's
+// instance: the address of the module's pointer to the import's instance,
+// not that pointer (ref.func gets it right). call_indirect through such a
+// slot handed the import trampoline a pointer into the module instance as its
+// host, and wow_host_call read a GuestContext there. Each such entry is
+// rewritten to name a thunk that takes the module instance, as functions the
+// module defines do, and calls the import with the pointer itself.
+
+constexpr std::string_view kElemSegmentsAnchor = "\nstatic const wasm_elem_segment_expr_t elem_segment_exprs_";
+
+// Applies the rewrite to wasm2c's `source` for module instance type
+// `mod`_instance_t. An entry left in the old form is an error.
+Status FixImportsInElemSegments(const wabt::Module& m, const std::string& mod, std::string& source) {
+  struct Rewrite {
+    std::string from, to, thunk;  // `thunk` defines the function `to` names
+    bool used = false;
+  };
+  std::vector<Rewrite> rewrites;
+  std::set<std::string> seen;
+  for (const wabt::Import* imp : m.imports) {
+    std::string callee = MangleName(imp->module_name) + MangleName(imp->field_name);
+    if (!seen.insert(callee).second) continue;
+    std::string import_instance = MangleName(imp->module_name) + "_instance";
+    std::string name = "wow_elem_" + callee;
+    const auto& sig = static_cast<const wabt::FuncImport*>(imp)->func.decl.sig;  // all numeric, at most one result
+    std::string params = "void* instance", args = fmt::format("(({}_instance_t*)instance)->{}", mod, import_instance);
+    for (size_t i = 0; i < sig.param_types.size(); ++i) {
+      params += fmt::format(", {} a{}", CType(sig.param_types[i]), i);
+      args += fmt::format(", a{}", i);
+    }
+    rewrites.push_back(
+        {fmt::format("(wasm_rt_function_ptr_t){}, offsetof({}_instance_t, {})}}", callee, mod, import_instance),
+         fmt::format("(wasm_rt_function_ptr_t){}, 0}}", name),
+         fmt::format("static {} {}({}) {{ {}{}({}); }}\n",
+                     sig.result_types.empty() ? "void" : CType(sig.result_types[0]), name, params,
+                     sig.result_types.empty() ? "" : "return ", callee, args)});
+  }
+
+  size_t first = source.find(kElemSegmentsAnchor);
+  for (size_t begin = first; begin != std::string::npos; begin = source.find(kElemSegmentsAnchor, begin + 1)) {
+    size_t end = source.find("\n};", begin);
+    if (end == std::string::npos) end = source.size();
+    for (Rewrite& r : rewrites) {
+      for (size_t at = source.find(r.from, begin); at < end; at = source.find(r.from, at + r.to.size())) {
+        source.replace(at, r.from.size(), r.to);
+        end = end - r.from.size() + r.to.size();
+        r.used = true;
+      }
+    }
+    if (source.substr(begin, end - begin).find("offsetof(") != std::string::npos) {
+      return Status::Error(Code::kInternal, Phase::kCompilation,
+                           "wasm2c wrote an element segment entry the AoT compiler does not know");
+    }
+  }
+  std::string thunks;
+  for (const Rewrite& r : rewrites) {
+    if (r.used) thunks += r.thunk;
+  }
+  if (!thunks.empty()) {
+    source.insert(first + 1, "/* wow: imported functions in element segments (see c_codegen.cc) */\n" + thunks);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string MangleName(std::string_view name) {
@@ -612,6 +681,7 @@ Result<GeneratedC> GenerateC(ParsedModule& parsed) {
   out.source.assign(cbuf.begin(), cbuf.end());
   out.header.assign(hbuf.begin(), hbuf.end());
   OptimizeMemoryAccesses(out.source);
+  WOW_RETURN_IF_ERROR(FixImportsInElemSegments(m, mod, out.source));
 
   std::string glue = kGluePrelude;
 

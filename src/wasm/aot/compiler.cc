@@ -21,7 +21,7 @@ extern char** environ;
 namespace wow::wasm::aot {
 namespace {
 
-constexpr char kEngineVersion[] = "wow-aot-3/wabt-1.0.32";
+constexpr char kEngineVersion[] = "wow-aot-4/wabt-1.0.32";
 
 struct ProcessResult {
   int exit_code = -1;

@@ -7,17 +7,16 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 
-#include "common/sha256.h"
 #include "wabt/binary-reader.h"
 #include "wabt/feature.h"
 #include "wabt/interp/binary-reader-interp.h"
 #include "wabt/interp/interp.h"
 #include "wabt/ir.h"
+#include "wasm/compiled_cache.h"
 #include "wasm/interp/interp_access.h"
 #include "wasm/module_reader.h"
 
@@ -163,40 +162,11 @@ Result<std::shared_ptr<const Compiled>> Compile(std::span<const uint8_t> wasm) {
   return std::shared_ptr<const Compiled>(std::move(compiled));
 }
 
-// Process-wide cache of compiled modules by content: Prepare and Load of the
-// same bytes decode them once, across engines. One lock: concurrent
-// Prepares of the same bytes then compile once (decoding is fast).
-class CompileCache {
- public:
-  static CompileCache& Instance() {
-    static CompileCache* cache = new CompileCache();  // never destroyed: used at exit
-    return *cache;
-  }
-
-  Result<std::shared_ptr<const Compiled>> Get(std::span<const uint8_t> wasm, bool* hit) {
-    std::string key = Sha256Hex(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()));
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it != entries_.end()) {
-      *hit = true;
-      return it->second;
-    }
-    *hit = false;
-    WOW_ASSIGN_OR_RETURN(std::shared_ptr<const Compiled> compiled, Compile(wasm));
-    entries_.emplace(key, compiled);
-    order_.push_back(key);
-    if (order_.size() > kMaxCachedModules) {
-      entries_.erase(order_.front());
-      order_.pop_front();
-    }
-    return compiled;
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const Compiled>> entries_;
-  std::deque<std::string> order_;  // oldest first
-};
+// Never destroyed: modules may be loaded until exit.
+CompiledCache<Compiled>& Cache() {
+  static auto* cache = new CompiledCache<Compiled>(kMaxCachedModules);
+  return *cache;
+}
 
 class InterpMemory : public GuestMemory {
  public:
@@ -268,6 +238,7 @@ class InterpInstance : public Instance {
   std::optional<int> exit_code() const override { return exit_code_; }
   GuestMemory* memory() override { return memory_ptr_ ? &memory_ : nullptr; }
   bool memory_limit_hit() const override { return limit_hit_; }
+  std::string_view engine_name() const override { return "interp"; }
 
  private:
   // Why a host function stopped the guest; wabt only sees a trap.
@@ -437,7 +408,10 @@ Status InterpInstance::Run(wi::Ref func_ref, const wi::Values& params, wi::Value
   wi::Func::Ptr func(store_, func_ref);
   if (wi::DefinedFunc::classof(func.get()))
     return RunDefined(*static_cast<wi::DefinedFunc*>(func.get()), params, results);
-  // A re-exported import: a host call and nothing else.
+  // A re-exported import: a host call and nothing else. Like wabt's own call
+  // of a host function, it needs the results sized; the host function checks
+  // the deadline when it returns.
+  results->resize(func->type().results.size());
   wi::Trap::Ptr trap;
   if (wabt::Failed(func->Call(*thread_, params, *results, &trap))) return StopStatus(trap);
   return Status::Ok();
@@ -493,14 +467,14 @@ class InterpEngine : public Engine {
   Result<PrepareInfo> Prepare(std::span<const uint8_t> wasm) override {
     auto start = Clock::now();
     PrepareInfo info;
-    WOW_RETURN_IF_ERROR(CompileCache::Instance().Get(wasm, &info.cache_hit).status());
+    WOW_RETURN_IF_ERROR(Cache().Get(wasm, &info.cache_hit, Compile).status());
     info.compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return info;
   }
 
   Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) override {
     bool hit = false;
-    WOW_ASSIGN_OR_RETURN(std::shared_ptr<const Compiled> compiled, CompileCache::Instance().Get(wasm, &hit));
+    WOW_ASSIGN_OR_RETURN(std::shared_ptr<const Compiled> compiled, Cache().Get(wasm, &hit, Compile));
     WOW_ASSIGN_OR_RETURN(std::vector<const HostFunction*> imports, host.Resolve(compiled->info.imports));
     return std::shared_ptr<const Module>(std::make_shared<InterpModule>(std::move(compiled), host, std::move(imports)));
   }
