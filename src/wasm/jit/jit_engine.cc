@@ -135,19 +135,21 @@ Result<std::shared_ptr<const Compiled>> Compile(JsThreads& pool, std::span<const
   WOW_ASSIGN_OR_RETURN(ParsedModule parsed, ParseModule(wasm));
   WOW_RETURN_IF_ERROR(CheckImportsBindable(parsed));
   auto compiled = std::make_shared<Compiled>();
-  WOW_ASSIGN_OR_RETURN(compiled->rewritten, rewrite::RewriteForEngine(wasm));
+  // The callable exports, read before the rewrite changes the IR.
   const wabt::Module& m = *parsed.ir;
   for (const wabt::Export* exp : m.exports) {
     if (exp->kind != wabt::ExternalKind::Func) continue;
     const wabt::Func* f = m.GetFunc(exp->var);
     if (f == nullptr) continue;
     auto sig = ToFuncSig(f->decl.sig);  // reference types: listed in info, not callable (as on AoT)
-    if (!sig.ok()) continue;
-    auto shim = compiled->rewritten.integer_exports.find(exp->name);
-    std::string js_name = shim == compiled->rewritten.integer_exports.end() ? exp->name : shim->second;
-    compiled->exports.emplace(exp->name, CallableExport{std::move(*sig), std::move(js_name)});
+    if (sig.ok()) compiled->exports.emplace(exp->name, CallableExport{std::move(*sig), exp->name});
   }
   compiled->info = std::move(parsed.info);
+  WOW_ASSIGN_OR_RETURN(compiled->rewritten, rewrite::RewriteForEngine(parsed));
+  for (auto& [name, callable] : compiled->exports) {
+    auto shim = compiled->rewritten.integer_exports.find(name);
+    if (shim != compiled->rewritten.integer_exports.end()) callable.js_name = shim->second;
+  }
 
   WOW_ASSIGN_OR_RETURN(JsThread * thread, pool.Acquire());
   Status status;

@@ -399,6 +399,10 @@ Result<RewrittenModule> Rewriter::Run() {
 
 Result<RewrittenModule> RewriteForEngine(std::span<const uint8_t> wasm, const RewriteOptions& options) {
   WOW_ASSIGN_OR_RETURN(ParsedModule parsed, ParseModule(wasm));
+  return RewriteForEngine(parsed, options);
+}
+
+Result<RewrittenModule> RewriteForEngine(ParsedModule& parsed, const RewriteOptions& options) {
   return Rewriter(*parsed.ir, options).Run();
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wasm/module_reader.h"
 
 namespace wow::wasm::rewrite {
 
@@ -70,5 +71,8 @@ struct RewrittenModule {
 // Errors: kInvalidModule for bytes that are not a valid module; kUnsupported
 // for modules the pass cannot handle (several or 64-bit memories).
 Result<RewrittenModule> RewriteForEngine(std::span<const uint8_t> wasm, const RewriteOptions& options = {});
+// The same on a module the caller decoded already (ParseModule), saving a
+// second decode; its IR is rewritten in place and must not be used after.
+Result<RewrittenModule> RewriteForEngine(ParsedModule& parsed, const RewriteOptions& options = {});
 
 }  // namespace wow::wasm::rewrite
