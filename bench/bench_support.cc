@@ -1,6 +1,7 @@
 #include "bench_support.h"
 
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/json.h"
 #include "evaluation/native_process.h"
 #include "wasm/module_reader.h"
 
@@ -169,6 +171,54 @@ void PrepareRssModules(wasm::Engine& engine, std::string_view kind, int last) {
   for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(work);
   for (auto& t : threads) t.join();
   if (failed) Die("compiling the RSS modules failed");
+}
+
+namespace {
+std::chrono::nanoseconds ClockTime(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+}  // namespace
+
+std::chrono::nanoseconds ThreadCpuTime() { return ClockTime(CLOCK_THREAD_CPUTIME_ID); }
+std::chrono::nanoseconds ProcessCpuTime() { return ClockTime(CLOCK_PROCESS_CPUTIME_ID); }
+
+Result<WasmVsNative> WasmVsNativeRound(const wasm::Module& module, const std::filesystem::path& native,
+                                       const std::string& params, bool wasm_first,
+                                       std::chrono::nanoseconds (*cpu_clock)()) {
+  abi::ActivationRequest request;
+  request.params_json = params;
+  WasmVsNative round;
+  Result<abi::ActivationResult> wasm_result = Status::Internal("not run");
+  Result<NativeRun> native_result = Status::Internal("not run");
+  auto run_wasm = [&] {
+    auto c0 = cpu_clock();
+    auto t0 = std::chrono::steady_clock::now();
+    wasm_result = abi::RunActivation(module, request);
+    round.wasm_time = std::chrono::steady_clock::now() - t0;
+    round.wasm_cpu = cpu_clock() - c0;
+  };
+  if (wasm_first) {
+    run_wasm();
+    native_result = RunNative(native, params);
+  } else {
+    native_result = RunNative(native, params);
+    run_wasm();
+  }
+  if (!wasm_result.ok() || wasm_result->status != abi::ActivationStatus::kSuccess) {
+    return Status::Internal("wasm run failed: " +
+                            (wasm_result.ok() ? ToJson(wasm_result->result) : wasm_result.status().ToString()));
+  }
+  if (!native_result.ok() || native_result->exit_code != 0) return Status::Internal("native run failed");
+  auto native_json = ParseJson(native_result->last_line);
+  if (!native_json.ok() || *native_json != wasm_result->result) {
+    return Status::Internal("results differ: native " + native_result->last_line + " wasm " +
+                            ToJson(wasm_result->result));
+  }
+  round.wasm_run_ms = wasm_result->run_ms;
+  round.native = std::move(*native_result);
+  return round;
 }
 
 }  // namespace wow::bench

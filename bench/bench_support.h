@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "abi/action_runner.h"
 #include "common/status.h"
 #include "wasm/engine.h"
 
@@ -72,5 +73,24 @@ struct NativeRun {
 // Runs `program` with `stdin_data` on its stdin (posix_spawn, pipes), waits
 // for it and returns its exit code and last stdout line.
 Result<NativeRun> RunNative(const std::filesystem::path& program, std::string_view stdin_data);
+
+// CPU clocks for WasmVsNativeRound: the calling thread's, or the whole
+// process's (an engine that runs instances on its own threads, the JIT).
+std::chrono::nanoseconds ThreadCpuTime();
+std::chrono::nanoseconds ProcessCpuTime();
+
+// One round of a CPU-speed comparison: the Wasm module (abi::RunActivation
+// on a fresh instance) and its native build (RunNative), with the same
+// params, in the order `wasm_first` says. An error when either fails or
+// their results differ.
+struct WasmVsNative {
+  std::chrono::steady_clock::duration wasm_time{};  // wall clock
+  std::chrono::nanoseconds wasm_cpu{};              // by `cpu_clock`
+  double wasm_run_ms = 0;                           // the activation's run_ms (no instantiation)
+  NativeRun native;
+};
+Result<WasmVsNative> WasmVsNativeRound(const wasm::Module& module, const std::filesystem::path& native,
+                                       const std::string& params, bool wasm_first,
+                                       std::chrono::nanoseconds (*cpu_clock)());
 
 }  // namespace wow::bench

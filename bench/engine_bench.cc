@@ -38,12 +38,6 @@ using wasm::RawValue;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-std::chrono::nanoseconds ThreadCpuTime() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "engine_bench: %s\n", message.c_str());
   std::exit(2);
@@ -349,53 +343,22 @@ BENCHMARK_CAPTURE(BM_Compile, large, std::string("large"))->Iterations(2)->Unit(
 void BM_CpuSpeed(benchmark::State& state, std::string name, std::string params) {
   auto module = Shared::Get().Module(name);
   std::filesystem::path native = ExampleNative(name);
-  abi::ActivationRequest request;
-  request.params_json = params;
   Clock::duration wasm_total{}, native_total{};
   std::chrono::nanoseconds wasm_cpu_total{}, native_cpu_total{};
   double wasm_run_ms = 0;
   int64_t n = 0;
   for (auto _ : state) {
-    Clock::duration wasm_time{};
-    Result<abi::ActivationResult> wasm_result = Status::Internal("not run");
-    Result<NativeRun> native_result = Status::Internal("not run");
-    std::chrono::nanoseconds wasm_cpu{};
-    auto run_wasm = [&] {
-      auto c0 = ThreadCpuTime();
-      auto t0 = Clock::now();
-      wasm_result = abi::RunActivation(*module, request);
-      wasm_time = Clock::now() - t0;
-      wasm_cpu = ThreadCpuTime() - c0;
-    };
-    if (n % 2 == 0) {
-      run_wasm();
-      native_result = RunNative(native, params);
-    } else {
-      native_result = RunNative(native, params);
-      run_wasm();
-    }
-    if (!wasm_result.ok() || wasm_result->status != abi::ActivationStatus::kSuccess) {
-      state.SkipWithError(
-          ("wasm run failed: " + (wasm_result.ok() ? ToJson(wasm_result->result) : wasm_result.status().ToString()))
-              .c_str());
+    auto round = WasmVsNativeRound(*module, native, params, n % 2 == 0, ThreadCpuTime);
+    if (!round.ok()) {
+      state.SkipWithError(round.status().message().c_str());
       break;
     }
-    if (!native_result.ok() || native_result->exit_code != 0) {
-      state.SkipWithError("native run failed");
-      break;
-    }
-    auto native_json = ParseJson(native_result->last_line);
-    if (!native_json.ok() || *native_json != wasm_result->result) {
-      state.SkipWithError(
-          ("results differ: native " + native_result->last_line + " wasm " + ToJson(wasm_result->result)).c_str());
-      break;
-    }
-    state.SetIterationTime(Seconds(wasm_time));
-    wasm_total += wasm_time;
-    native_total += native_result->elapsed;
-    wasm_cpu_total += wasm_cpu;
-    native_cpu_total += native_result->cpu;
-    wasm_run_ms += wasm_result->run_ms;
+    state.SetIterationTime(Seconds(round->wasm_time));
+    wasm_total += round->wasm_time;
+    native_total += round->native.elapsed;
+    wasm_cpu_total += round->wasm_cpu;
+    native_cpu_total += round->native.cpu;
+    wasm_run_ms += round->wasm_run_ms;
     ++n;
   }
   if (n == 0) return;

@@ -60,13 +60,8 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
   std::exit(2);
 }
 
-// CPU time of the whole process: the JIT runs instances on its own threads,
+// ProcessCpuTime (bench_support): the JIT runs instances on its own threads,
 // so the calling thread's CPU clock (Google Benchmark's CPU column) misses it.
-std::chrono::nanoseconds ProcessCpuTime() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
 
 // Plus the CPU time of children waited for (the AoT engine's C compiler).
 std::chrono::nanoseconds CpuTimeWithChildren() {
@@ -418,45 +413,16 @@ void BM_CpuSpeed(benchmark::State& state, const std::string& engine_name, const 
   std::chrono::nanoseconds wasm_cpu_total{}, native_cpu_total{};
   int64_t n = 0;
   for (auto _ : state) {
-    Clock::duration wasm_time{};
-    std::chrono::nanoseconds wasm_cpu{};
-    Result<abi::ActivationResult> wasm_result = Status::Internal("not run");
-    Result<NativeRun> native_result = Status::Internal("not run");
-    auto run_wasm = [&] {
-      auto c0 = ProcessCpuTime();
-      auto t0 = Clock::now();
-      wasm_result = abi::RunActivation(*module, request);
-      wasm_time = Clock::now() - t0;
-      wasm_cpu = ProcessCpuTime() - c0;
-    };
-    if (n % 2 == 0) {
-      run_wasm();
-      native_result = RunNative(native, work.params);
-    } else {
-      native_result = RunNative(native, work.params);
-      run_wasm();
-    }
-    if (!wasm_result.ok() || wasm_result->status != abi::ActivationStatus::kSuccess) {
-      state.SkipWithError(
-          ("wasm run failed: " + (wasm_result.ok() ? ToJson(wasm_result->result) : wasm_result.status().ToString()))
-              .c_str());
+    auto round = WasmVsNativeRound(*module, native, work.params, n % 2 == 0, ProcessCpuTime);
+    if (!round.ok()) {
+      state.SkipWithError(round.status().message().c_str());
       break;
     }
-    if (!native_result.ok() || native_result->exit_code != 0) {
-      state.SkipWithError("native run failed");
-      break;
-    }
-    auto native_json = ParseJson(native_result->last_line);
-    if (!native_json.ok() || *native_json != wasm_result->result) {
-      state.SkipWithError(
-          ("results differ: native " + native_result->last_line + " wasm " + ToJson(wasm_result->result)).c_str());
-      break;
-    }
-    state.SetIterationTime(Seconds(wasm_time));
-    wasm_total += wasm_time;
-    native_total += native_result->elapsed;
-    wasm_cpu_total += wasm_cpu;
-    native_cpu_total += native_result->cpu;
+    state.SetIterationTime(Seconds(round->wasm_time));
+    wasm_total += round->wasm_time;
+    native_total += round->native.elapsed;
+    wasm_cpu_total += round->wasm_cpu;
+    native_cpu_total += round->native.cpu;
     ++n;
   }
   if (n == 0) return;
