@@ -13,6 +13,7 @@
 #include "wasm/aot/c_codegen.h"
 #include "wasm/aot/compiler.h"
 #include "wasm/aot/glue_abi.h"
+#include "wasm/call_checks.h"
 
 namespace wow::wasm::aot {
 namespace {
@@ -150,22 +151,10 @@ class AotInstance : public Instance {
   }
 
   Status Call(std::string_view name, std::span<const RawValue> args, std::span<RawValue> results) override {
-    if (dead_) {
-      return Status::Error(Code::kInvalidArgument, Phase::kExecution,
-                           "the instance trapped before and cannot be called again");
-    }
     size_t index = 0;
-    const GlueExport* exp = artifact_.FindExport(name, &index);
-    if (exp == nullptr) {
-      return Status::Error(Code::kNotFound, Phase::kExecution,
-                           fmt::format("the module exports no callable function '{}'", name));
-    }
-    const FuncSig& sig = artifact_.export_sigs()[index];
-    if (args.size() != sig.params.size() || results.size() < sig.results.size()) {
-      return Status::Error(
-          Code::kInvalidArgument, Phase::kExecution,
-          fmt::format("'{}' has type {} but was called with {} arguments", name, sig.ToString(), args.size()));
-    }
+    const GlueExport* exp = dead_ ? nullptr : artifact_.FindExport(name, &index);
+    WOW_RETURN_IF_ERROR(
+        CheckCall(dead_, name, exp ? &artifact_.export_sigs()[index] : nullptr, args.size(), results.size()));
     call_ = {exp, args.data(), results.data(), storage_};
     Status s = RunGuest(ctx_, &AotInstance::RunCall, &call_);
     if (!s.ok()) dead_ = true;  // after proc_exit, reading results is still fine

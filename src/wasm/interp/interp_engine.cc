@@ -16,6 +16,7 @@
 #include "wabt/interp/binary-reader-interp.h"
 #include "wabt/interp/interp.h"
 #include "wabt/ir.h"
+#include "wasm/call_checks.h"
 #include "wasm/compiled_cache.h"
 #include "wasm/interp/interp_access.h"
 #include "wasm/module_reader.h"
@@ -204,21 +205,10 @@ class InterpInstance : public Instance {
   Status Init();
 
   Status Call(std::string_view name, std::span<const RawValue> args, std::span<RawValue> results) override {
-    if (dead_) {
-      return Status::Error(Code::kInvalidArgument, Phase::kExecution,
-                           "the instance trapped before and cannot be called again");
-    }
     auto it = compiled_.exports.find(std::string(name));
-    if (it == compiled_.exports.end()) {
-      return Status::Error(Code::kNotFound, Phase::kExecution,
-                           fmt::format("the module exports no callable function '{}'", name));
-    }
+    bool found = it != compiled_.exports.end();
+    WOW_RETURN_IF_ERROR(CheckCall(dead_, name, found ? &it->second.sig : nullptr, args.size(), results.size()));
     const FuncSig& sig = it->second.sig;
-    if (args.size() != sig.params.size() || results.size() < sig.results.size()) {
-      return Status::Error(
-          Code::kInvalidArgument, Phase::kExecution,
-          fmt::format("'{}' has type {} but was called with {} arguments", name, sig.ToString(), args.size()));
-    }
     wi::Values params;
     for (size_t i = 0; i < args.size(); ++i) params.push_back(FromRaw(sig.params[i], args[i]));
     wi::Values out;

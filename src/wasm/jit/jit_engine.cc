@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "wabt/ir.h"
+#include "wasm/call_checks.h"
 #include "wasm/compiled_cache.h"
 #include "wasm/jit/js_threads.h"
 #include "wasm/module_reader.h"
@@ -303,22 +304,11 @@ class JitInstance : public Instance {
   Status Init();
 
   Status Call(std::string_view name, std::span<const RawValue> args, std::span<RawValue> results) override {
-    if (dead_) {
-      return Status::Error(Code::kInvalidArgument, Phase::kExecution,
-                           "the instance trapped before and cannot be called again");
-    }
     const auto& exports = module_->compiled().exports;
     auto it = exports.find(std::string(name));
-    if (it == exports.end()) {
-      return Status::Error(Code::kNotFound, Phase::kExecution,
-                           fmt::format("the module exports no callable function '{}'", name));
-    }
+    bool found = it != exports.end();
+    WOW_RETURN_IF_ERROR(CheckCall(dead_, name, found ? &it->second.sig : nullptr, args.size(), results.size()));
     const CallableExport& fn = it->second;
-    if (args.size() != fn.sig.params.size() || results.size() < fn.sig.results.size()) {
-      return Status::Error(
-          Code::kInvalidArgument, Phase::kExecution,
-          fmt::format("'{}' has type {} but was called with {} arguments", name, fn.sig.ToString(), args.size()));
-    }
     Status status;
     bool ran = module_->pool().Run(thread_, [&](const JsRealm& realm, ThreadCache&) {
       status = CallHere(realm.cx, fn.js_name, fn.sig, args, results);
