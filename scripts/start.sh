@@ -34,9 +34,9 @@ for example in add hash prime echo clock random; do
   "$WOW" action update "$example" "$BUILD_DIR/examples/$example.wasm" "${client[@]}" >/dev/null
 done
 "$WOW" action update block "$BUILD_DIR/examples/block.wasm" -a net_access true "${client[@]}" >/dev/null
-mkdir -p "$DATA_DIR/files"
-"$WOW" action update filesys "$BUILD_DIR/examples/filesys.wasm" -a dir "$(cd "$DATA_DIR/files" && pwd)" \
-  "${client[@]}" >/dev/null
+# The example's own default directory; no --allow-dir is given, so the action
+# gets a private directory under $DATA_DIR/files that it sees at that path.
+"$WOW" action update filesys "$BUILD_DIR/examples/filesys.wasm" -a dir /tmp/wow-filesys "${client[@]}" >/dev/null
 echo "deployed: add hash prime echo clock random block filesys"
 echo
 echo "\$ wow action invoke add -p param1 2 -p param2 40 --result"

@@ -997,7 +997,7 @@ class ConfinementTest : public AbiTest {
 
   ActivationResult RunGuest(bool grant) {
     Capabilities caps;
-    if (grant) caps.dirs.push_back(granted_.string());
+    if (grant) caps.dirs.push_back({granted_.string(), granted_.string()});
     auto module = Load(guest_, caps);
     if (module == nullptr) return NotRun("the module did not load");
     ActivationRequest request;

@@ -321,6 +321,15 @@ TEST_F(CliTest, DeveloperErrorExitsOne) {
   EXPECT_NE(std::string(v.at("error").as_string()).find("unreachable"), std::string::npos) << o;
 }
 
+// The operator's --allow-dir may not hand out wow's own data directory.
+TEST_F(CliTest, AllowDirInsideTheDataDirIsRefusedAtStart) {
+  for (const char* face : {"executor", "proxy", "serve"}) {
+    Output o = Wow({face, "--listen", "127.0.0.1:0", "--allow-dir", (data_dir_->path() / "aot").string()});
+    EXPECT_EQ(o.exit_code, 2) << face << "\n" << o;
+    EXPECT_NE(o.err.find("never granted"), std::string::npos) << face << "\n" << o;
+  }
+}
+
 TEST_F(CliTest, DirGrantsFilesys) {
   REQUIRE_EXAMPLES();
   TempDir dir("wow-cli-dir");

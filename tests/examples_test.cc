@@ -247,7 +247,7 @@ TEST_P(ExamplesTest, BlockWaitsForHttpGet) {
 TEST_P(ExamplesTest, FilesysRoundTripsInTheGrantedDir) {
   TempDir dir("wow-filesys");
   Capabilities caps;
-  caps.dirs.push_back(dir.path().string());
+  caps.dirs.push_back({dir.path().string(), dir.path().string()});
   LOAD_EXAMPLE(filesys, "filesys", caps);
 
   // An explicit path is kept.
@@ -274,7 +274,7 @@ TEST_P(ExamplesTest, FilesysGrantedDirIsCreatedWhenMissing) {
   TempDir root("wow-filesys");
   fs::path dir = root.path() / "made" / "by" / "wow";
   Capabilities caps;
-  caps.dirs.push_back(dir.string());
+  caps.dirs.push_back({dir.string(), dir.string()});
   LOAD_EXAMPLE(filesys, "filesys", caps);
   auto r = Run(*filesys, ToJson(json::object{{"dir", dir.string()}}), caps);
   ASSERT_EQ(r.status, ActivationStatus::kSuccess) << Describe(r);

@@ -284,15 +284,19 @@ TEST_F(ExecutorServiceTest, MemoryAnnotationLimitsAnAction) {
   EXPECT_JSON(other, R"({"other":true})");
 }
 
-TEST_F(ExecutorServiceTest, DirAnnotationGrantsADirectory) {
+// The operator's --allow-dir decides which host directories `dir` reaches.
+TEST_F(ExecutorServiceTest, DirAnnotationGrantsADirectoryTheOperatorAllows) {
   REQUIRE_MODULES(Example("filesys"), kRuntime);
+  auto allowing = Service::Start({"executor", data_dir_->path(), {"--allow-dir", tmp_.path().string()}, {}});
+  ASSERT_NE(allowing, nullptr);
+  Service& allowed = *allowing;
   fs::path granted = tmp_.path() / "granted" / "nested";  // does not exist yet
   ASSERT_FALSE(fs::exists(granted));
-  ASSERT_OK(executor().Post(
+  ASSERT_OK(allowed.Post(
       "/fs-dir/init", InitModule(Example("filesys"), {{"annotations", json::object{{"dir", granted.string()}}}})));
   fs::path file = granted / "hello.txt";
   const std::string content = "written through wow executor, καλημέρα\n";
-  Reply r = executor().Post(
+  Reply r = allowed.Post(
       "/fs-dir/run", RunBody(json::object{{"dir", granted.string()}, {"path", file.string()}, {"content", content}}));
   ASSERT_OK(r);
   EXPECT_EQ(r.json,
@@ -302,35 +306,73 @@ TEST_F(ExecutorServiceTest, DirAnnotationGrantsADirectory) {
   EXPECT_TRUE(fs::is_directory(granted));
   EXPECT_EQ(ReadText(file), content);
   // A fresh random file (removed afterwards) also works.
-  Reply fresh = executor().Post("/fs-dir/run", RunBody(json::object{{"dir", granted.string()}}));
+  Reply fresh = allowed.Post("/fs-dir/run", RunBody(json::object{{"dir", granted.string()}}));
   ASSERT_OK(fresh);
   EXPECT_EQ(fresh.json.at("content"), json::value("Hello from a wow action.\n")) << fresh;
 
   // Without the annotation the same action cannot reach it.
   fs::path open = tmp_.path() / "open";
   fs::create_directories(open);
-  ASSERT_OK(executor().Post("/fs-nodir/init", InitModule(Example("filesys"))));
-  Reply denied = executor().Post(
+  ASSERT_OK(allowed.Post("/fs-nodir/init", InitModule(Example("filesys"))));
+  Reply denied = allowed.Post(
       "/fs-nodir/run", RunBody(json::object{{"dir", open.string()}, {"path", (open / "denied.txt").string()}}));
   EXPECT_EQ(denied.status, 200u) << denied;  // an application error
   EXPECT_FALSE(denied.Error().empty()) << denied;
   EXPECT_FALSE(fs::exists(open / "denied.txt"));
 
   // Nor can an action with the annotation go above its directory.
-  ASSERT_OK(executor().Post("/fs-runtime/init",
+  ASSERT_OK(allowed.Post("/fs-runtime/init",
                             InitModule(kRuntime, {{"annotations", json::object{{"dir", granted.string()}}}})));
-  Reply inside = executor().Post(
+  Reply inside = allowed.Post(
       "/fs-runtime/run",
       RunBody(json::object{{"mode", "write"}, {"path", (granted / "in.txt").string()}, {"content", "12345"}}));
   ASSERT_OK(inside);
   EXPECT_JSON(inside, R"({"written":5})");
   EXPECT_EQ(ReadText(granted / "in.txt"), "12345");
   fs::path escape = granted.parent_path() / "escape.txt";
-  Reply outside = executor().Post(
+  Reply outside = allowed.Post(
       "/fs-runtime/run",
       RunBody(json::object{{"mode", "write"}, {"path", (granted / ".." / "escape.txt").string()}, {"content", "x"}}));
   EXPECT_FALSE(outside.Error().empty()) << outside;
   EXPECT_FALSE(fs::exists(escape));
+}
+
+// Regression (issue 12): without the operator's permission a `dir` request is
+// an action's private directory under the data dir, seen at the path it asked
+// for; the host path itself is untouched, and the data dir is never granted.
+TEST_F(ExecutorServiceTest, DirAnnotationWithoutPermissionIsAPrivateDirectory) {
+  REQUIRE_MODULES(Example("filesys"));
+  fs::path asked = tmp_.path() / "asked";
+  ASSERT_OK(executor().Post("/fs-private/init", InitModule(Example("filesys"), {{"name", "fs-private"},
+                                                                               {"annotations", json::object{{"dir", asked.string()}}}})));
+  Reply r = executor().Post("/fs-private/run", RunBody(json::object{{"dir", asked.string()},
+                                                                   {"path", (asked / "f.txt").string()},
+                                                                   {"content", "private"}}));
+  ASSERT_OK(r);
+  EXPECT_EQ(r.json.at("content"), json::value("private")) << r;
+  EXPECT_FALSE(fs::exists(asked));
+  fs::path files = data_dir_->path() / "files" / "fs-private";
+  bool found = false;
+  for (const auto& e : fs::recursive_directory_iterator(files)) found |= e.path().filename() == "f.txt";
+  EXPECT_TRUE(found) << "no f.txt under " << files;
+
+  // The audit's exploit: `dir: "/"` to read the data dir's files. The guest
+  // sees an empty private "/" instead.
+  ASSERT_OK(executor().Post("/fs-root/init", InitModule(Example("filesys"), {{"name", "fs-root"},
+                                                                            {"annotations", json::object{{"dir", "/"}}}})));
+  fs::path secret = data_dir_->path() / "aot";
+  Reply root = executor().Post("/fs-root/run", RunBody(json::object{{"dir", "/"}, {"path", (tmp_.path() / "x").string()},
+                                                                   {"content", "y"}}));
+  ASSERT_OK(root);
+  EXPECT_FALSE(fs::exists(tmp_.path() / "x"));
+
+  // Even an operator who allows "/" does not hand out the data dir.
+  auto allowing = Service::Start({"executor", data_dir_->path(), {"--allow-dir", "/"}, {}});
+  ASSERT_NE(allowing, nullptr);
+  Reply refused = allowing->Post("/fs-data/init", InitModule(Example("filesys"),
+                                                             {{"annotations", json::object{{"dir", secret.string()}}}}));
+  EXPECT_EQ(refused.status, 502u) << refused;
+  EXPECT_NE(refused.body.find("data directory"), std::string::npos) << refused;
 }
 
 TEST_F(ExecutorServiceTest, NetAccessAnnotationLinksHttpGet) {

@@ -367,7 +367,7 @@ TEST_P(RustWowActionTest, FilesysWritesIntoThePreopenedDirectory) {
   LOAD_OR_SKIP(module, "filesys");
   TempDir dir("wow-rust-filesys");
   Capabilities caps;
-  caps.dirs = {dir.path().string()};
+  caps.dirs = {{dir.path().string(), dir.path().string()}};
   json::object params;
   params["dir"] = dir.path().string();
   auto r = Run(*module, "filesys", json::serialize(params), caps);

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "serve_fixture.h"
 
@@ -726,6 +727,11 @@ TEST_F(ServeTest, BlockingInvocationThatOutlivesItsWaitAnswers202) {
   for (const char* bad : {"blocking=true&timeout=abc", "blocking=true&timeout=-5"}) {
     EXPECT_STATUS(server().Invoke("wait-block", {}, bad), 400) << bad;
   }
+  // Regression (issue 12): the largest timeout wrapped to a negative wait
+  // and answered 202 at once; it is capped at the longest wait instead.
+  ApiReply huge = server().Invoke("wait-block", {}, "blocking=true&timeout=18446744073709551615");
+  ASSERT_STATUS(huge, 200);
+  EXPECT_GE(huge.ms, 290) << huge;
 }
 
 TEST_F(ServeTest, OversizedBodiesAre413) {
@@ -779,10 +785,85 @@ TEST_F(ServeTest, MalformedBodiesAre400) {
     EXPECT_EQ(r.status, 400u) << body << ": " << r;
     EXPECT_FALSE(r.Error().empty()) << r;
   }
+  // Regression (issue 12): a number beyond a double was infinity, then a 502.
+  for (const char* body : {"{\"param1\":1e999999,\"param2\":1}", "{\"a\":[-1e400]}"}) {
+    ApiReply r = server().Request(Verb::post, Serve::ActionPath("malformed-add", "blocking=true"), body);
+    EXPECT_EQ(r.status, 400u) << body << ": " << r;
+  }
   // An empty invocation body is an empty parameter object.
   ApiReply empty = server().Request(Verb::post, Serve::ActionPath("malformed-add", "blocking=true"), "");
   EXPECT_STATUS(empty, 502);
   EXPECT_NE(Str(At(empty.json, "response.result.error")).find("param1"), std::string::npos) << empty;
+}
+
+// Regression (issue 12): a deployer cannot grant itself the host. `dir: "/"`
+// is a private directory of the action's; the data dir stays out of reach.
+TEST_F(ServeTest, DirAnnotationCannotReachTheHostOrTheDataDir) {
+  REQUIRE_MODULES(Example("filesys"));
+  json::array root{json::object{{"key", "dir"}, {"value", "/"}}};
+  CreateFrom("fs-root", Example("filesys"), {{"annotations", root}});
+  fs::path credential = data_dir_->path() / "guest.auth";
+  std::string before = ReadText(credential);
+  ASSERT_FALSE(before.empty());
+  // Overwrite (then read back) the credential through the grant: the write
+  // lands in the private directory, or fails; the host file is untouched.
+  ApiReply r = server().Invoke("fs-root", Params({{"dir", "/"}, {"path", json::value(credential.string())}, {"content", "x"}}),
+                               "blocking=true&result=true");
+  EXPECT_TRUE(r.status == 200 || r.status == 502) << r;
+  EXPECT_EQ(ReadText(credential), before);
+  // A file the action writes at "/f" lives under <data-dir>/files.
+  ApiReply w = server().Invoke("fs-root", Params({{"dir", "/"}, {"path", "/f"}, {"content", "mine"}}),
+                               "blocking=true&result=true");
+  ASSERT_STATUS(w, 200);
+  EXPECT_FALSE(fs::exists("/f"));
+  EXPECT_TRUE(fs::exists(data_dir_->path() / "files" / "guest%2Ffs-root" / "%2F" / "f"));
+}
+
+// Regression (issue 12): the `memory` annotation cannot raise the memory
+// that limits.memory (what the platform budgets for) allows.
+TEST_F(ServeTest, MemoryAnnotationCannotExceedTheLimits) {
+  REQUIRE_MODULES(Example("add"));
+  json::array big{json::object{{"key", "memory"}, {"value", 4095}}};
+  ApiReply r = server().CreateAction("mem-over", WasmExec(Example("add")),
+                                     {{"annotations", big}, {"limits", json::object{{"memory", 128}}}});
+  EXPECT_STATUS(r, 400);
+  EXPECT_NE(r.Error().find("limits.memory"), std::string::npos) << r;
+  json::array small{json::object{{"key", "memory"}, {"value", 64}}};
+  CreateFrom("mem-under", Example("add"), {{"annotations", small}, {"limits", json::object{{"memory", 128}}}});
+}
+
+// Regression (issue 12): concurrent updates of one action produced the same
+// version, and a warm container ran code other than the stored one. Updates
+// are one at a time (a concurrent one is a 409, as OpenWhisk's conflicts),
+// versions never repeat, and what runs is what is stored.
+TEST_F(ServeTest, ConcurrentUpdatesGetDistinctVersionsAndRunTheStoredCode) {
+  REQUIRE_MODULES(Example("add"), Example("echo"));
+  CreateFrom("racy", Example("add"));
+  std::vector<std::string> versions;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      ApiReply r = server().PutAction("racy", {{"exec", WasmExec(Example(i % 2 ? "echo" : "add"))}}, true);
+      EXPECT_TRUE(r.status == 200 || r.status == 409) << r;
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.status == 200) versions.push_back(Str(r.Member("version")));
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_FALSE(versions.empty());
+  std::set<std::string> distinct(versions.begin(), versions.end());
+  EXPECT_EQ(distinct.size(), versions.size()) << "a version was written twice";
+  ApiReply stored = server().Get(Serve::ActionPath("racy"));
+  ASSERT_STATUS(stored, 200);
+  bool is_echo = Str(At(stored.json, "exec.code")) == Base64File(Example("echo"));
+  ApiReply ran = server().Invoke("racy", Params({{"param1", 1}, {"param2", 2}}), "blocking=true&result=true");
+  ASSERT_STATUS(ran, 200);
+  if (is_echo) {
+    EXPECT_EQ(ran.json, Json(R"({"param1":1,"param2":2})")) << ran;
+  } else {
+    EXPECT_EQ(ran.json, Json(R"({"result":3})")) << ran;
+  }
 }
 
 TEST_F(ServeTest, PackagesTriggersAndRulesAre501) {

@@ -165,13 +165,13 @@ Result<wasi::WasiOptions> MakeWasiOptions(const ActivationRequest& request, Gues
   }
   options.net_access = request.capabilities.net_access;
   options.deadline = request.limits.deadline;
-  for (const auto& dir : request.capabilities.dirs) {
+  for (const DirGrant& dir : request.capabilities.dirs) {
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
+    std::filesystem::create_directories(dir.host, ec);
     if (ec) {
-      return Status::IoError(fmt::format("cannot create the granted directory {}: {}", dir, ec.message()));
+      return Status::IoError(fmt::format("cannot create the granted directory {}: {}", dir.host, ec.message()));
     }
-    options.preopens.push_back(wasi::Preopen{dir, dir, false});
+    options.preopens.push_back(wasi::Preopen{dir.host, dir.guest, false});
   }
   return options;
 }

@@ -26,11 +26,17 @@ const char* GuestAbiName(GuestAbi abi);
 // is exported; otherwise kInvalidModule saying which exports are missing.
 Result<GuestAbi> DetectAbi(const wasm::ModuleInfo& info);
 
+// A host directory an action may use, and the path the guest sees it under.
+struct DirGrant {
+  std::string host;
+  std::string guest;
+};
+
 // What an action may reach beyond its own memory.
 struct Capabilities {
-  // Host directories preopened under the same guest path (the `dir`
-  // annotation). Created if missing.
-  std::vector<std::string> dirs;
+  // Host directories preopened for the guest (the `dir` annotation, mapped by
+  // the operator's policy: executor/capability_policy.h). Created if missing.
+  std::vector<DirGrant> dirs;
   // Links `http.get` (the `net_access` annotation).
   bool net_access = false;
 };

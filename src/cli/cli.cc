@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include <sys/resource.h>
+
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -38,7 +40,25 @@ void ResolveEngine(EngineFlags& flags, wasm::EngineUse use) {
   if (flags.engine.empty()) flags.engine = wasm::DefaultEngine(ToEngineOptions(flags), use);
 }
 
+// Long-running faces serve many connections and activations' files at
+// once: take the hard limit of descriptors (distributions keep a soft 1,024).
+void RaiseFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+void AddAllowDirFlag(CLI::App* cmd, std::vector<std::string>& dirs) {
+  cmd->add_option("--allow-dir", dirs,
+                  "Host directory that actions' `dir` annotation may grant, with everything beneath it "
+                  "(repeatable; never the data directory). Other requested paths get a private directory per "
+                  "action under <data-dir>/files");
+}
+
 void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
+  AddAllowDirFlag(cmd, flags.allow_dirs);
   cmd->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks a free port)")->capture_default_str();
   cmd->add_option("--workers", flags.workers, "Worker threads running activations (0: one per core)")
       ->capture_default_str()
@@ -146,6 +166,7 @@ int Main(int argc, char** argv) {
   serve_cmd->add_option("--max-queued", serve.max_queued, "Invocations waiting for memory; beyond: 503")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
+  AddAllowDirFlag(serve_cmd, serve.allow_dirs);
   AddEngineFlags(serve_cmd, serve.engine, wasm::EngineUse::kService);
 
   try {
@@ -168,6 +189,7 @@ int Main(int argc, char** argv) {
     ResolveEngine(run.engine, wasm::EngineUse::kOneShot);
     return RunRun(run);
   }
+  if (*executor_cmd || *proxy_cmd || *serve_cmd) RaiseFileLimit();
   if (*executor_cmd) {
     ResolveEngine(executor.engine, wasm::EngineUse::kService);
     return RunService(executor);

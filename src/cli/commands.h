@@ -62,6 +62,7 @@ struct ServiceFlags {
   uint64_t log_limit_mb = 10;
   uint64_t body_limit_mb = 64;
   std::string action_logs = "stdio";  // or "none"
+  std::vector<std::string> allow_dirs;  // --allow-dir: roots the `dir` annotation may grant
 };
 
 // `wow serve`.
@@ -76,6 +77,7 @@ struct ServeFlags {
   uint64_t memory_budget_mb = 0;  // 0: three quarters of the machine's memory
   size_t max_queued = 1024;
   uint64_t max_per_action = 0;
+  std::vector<std::string> allow_dirs;  // --allow-dir: roots the `dir` annotation may grant
 };
 
 int RunCompile(const CompileFlags& flags);

@@ -34,7 +34,11 @@ int RunRun(const RunFlags& flags) {
   auto engine = CreateEngineOrReport(flags.engine, "run");
   if (engine == nullptr) return kExitUsage;
   abi::Capabilities caps;
-  for (const auto& d : flags.dirs) caps.dirs.push_back(std::filesystem::absolute(d).lexically_normal().string());
+  // The command line is the operator: --dir grants the host directory as it is.
+  for (const auto& d : flags.dirs) {
+    std::string path = std::filesystem::absolute(d).lexically_normal().string();
+    caps.dirs.push_back({path, path});
+  }
   caps.net_access = flags.net;
 
   auto t0 = Clock::now();

@@ -112,6 +112,12 @@ int RunServe(const ServeFlags& flags) {
   options.engine_options = ToEngineOptions(flags.engine);
   options.workers = flags.workers;
   options.max_activations = flags.max_activations;
+  auto allowed = executor::ResolveAllowedRoots(flags.allow_dirs, data_dir);
+  if (!allowed.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", allowed.status().message());
+    return kExitUsage;
+  }
+  options.allowed_dirs = std::move(*allowed);
   auto executor = executor::Executor::Create(options);
   if (!executor.ok()) {
     fmt::print(stderr, "wow serve: {}\n", executor.status().ToString());

@@ -36,6 +36,12 @@ int RunService(const ServiceFlags& flags) {
   options.default_memory_mb = flags.memory_mb;
   options.default_timeout = std::chrono::milliseconds(flags.timeout_ms);
   options.log_bytes = flags.log_limit_mb << 20;
+  auto allowed = executor::ResolveAllowedRoots(flags.allow_dirs, options.engine_options.data_dir);
+  if (!allowed.ok()) {
+    fmt::print(stderr, "wow {}: {}\n", command, allowed.status().message());
+    return kExitUsage;
+  }
+  options.allowed_dirs = std::move(*allowed);
   auto executor = executor::Executor::Create(options);
   if (!executor.ok()) {
     fmt::print(stderr, "wow {}: {}\n", command, executor.status().ToString());

@@ -3,12 +3,33 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <vector>
 
 namespace wow {
 
 // Deep enough for real documents (the guest SDK allows 512 too); the parser
 // itself keeps its own stack, so depth costs no native stack.
 constexpr size_t kMaxJsonDepth = 512;
+
+namespace {
+
+// Numbers such as 1e999999 parse as infinity, which JSON cannot carry on.
+bool AllNumbersFinite(const boost::json::value& root) {
+  std::vector<const boost::json::value*> pending{&root};
+  while (!pending.empty()) {
+    const boost::json::value* v = pending.back();
+    pending.pop_back();
+    if (v->is_double() && !std::isfinite(v->get_double())) return false;
+    if (const auto* a = v->if_array()) {
+      for (const auto& e : *a) pending.push_back(&e);
+    } else if (const auto* o = v->if_object()) {
+      for (const auto& kv : *o) pending.push_back(&kv.value());
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 Result<boost::json::value> ParseJson(std::string_view text) {
   boost::json::parse_options options;
@@ -30,7 +51,11 @@ Result<boost::json::value> ParseJson(std::string_view text) {
   if (ec) {
     return Status::InvalidArgument(fmt::format("malformed JSON: {} (at offset {})", ec.message(), consumed));
   }
-  return parser.release();
+  boost::json::value value = parser.release();
+  if (!AllNumbersFinite(value)) {
+    return Status::InvalidArgument("malformed JSON: a number is too large to represent (JSON has no infinity)");
+  }
+  return value;
 }
 
 std::string ToJson(const boost::json::value& value) { return boost::json::serialize(value); }

@@ -31,6 +31,19 @@ TEST(JsonTest, ParamValueLikeWsk) {
   EXPECT_TRUE(ParseParamValue("{\"x\":1}").is_object());
 }
 
+// Regression (issue 12): 1e999999 became infinity, then a 502 when the
+// parameters were serialised again; it is malformed input (a 400).
+TEST(JsonTest, NumbersBeyondDoubleAreMalformed) {
+  for (const char* text : {"1e999999", "{\"a\":-1e400}", "[1, [2, {\"b\": 1e309}]]"}) {
+    auto parsed = ParseJson(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find("too large"), std::string::npos);
+  }
+  auto big = ParseJson("{\"a\":1e308, \"b\":18446744073709551615}");
+  ASSERT_TRUE(big.ok());
+}
+
 TEST(JsonTest, WholeNumbers) {
   EXPECT_EQ(WholeNumber(boost::json::value(42)), 42u);
   EXPECT_EQ(WholeNumber(boost::json::value(42u)), 42u);

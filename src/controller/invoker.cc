@@ -99,6 +99,7 @@ struct Invoker::Warm {
 executor::InitRequest InitRequestFor(const StoredAction& action) {
   executor::InitRequest r;
   r.name = action.name;
+  r.owner = action.namespace_ + "/" + action.name;
   const json::object& doc = action.doc;
   if (const json::value* exec = Member(doc, "exec"); exec && exec->is_object()) {
     const json::object& e = exec->as_object();
@@ -257,27 +258,26 @@ void Invoker::Undeploy(const std::string& ns, const std::string& name) {
 
 namespace {
 
-// The action's memory limit and concurrency, OpenWhisk's defaults if unset.
-std::pair<uint64_t, uint64_t> MemoryAndConcurrency(const StoredAction& action) {
+// The action's memory limit, OpenWhisk's default if unset.
+uint64_t MemoryLimitBytes(const StoredAction& action) {
   const json::value* limits = Member(action.doc, "limits");
   const json::object* l = limits ? limits->if_object() : nullptr;
-  uint64_t memory_mb = WholeMember(l, "memory").value_or(256);
-  uint64_t concurrency = std::max<uint64_t>(1, WholeMember(l, "concurrency").value_or(1));
-  return {memory_mb << 20, concurrency};
+  return WholeMember(l, "memory").value_or(256) << 20;
 }
 
 }  // namespace
 
-bool Invoker::Admit(const std::string& key, uint64_t memory_bytes, uint64_t concurrency,
-                    std::vector<std::string>& unload) {
-  Load& load = load_[key];
-  load.memory_bytes = memory_bytes;
-  load.concurrency = concurrency;
-  if (options_.max_per_action != 0 && load.running >= options_.max_per_action) return false;
-  // A container of the action takes `concurrency` activations: the memory
-  // is counted again only when a new "container's worth" starts.
-  uint64_t add = load.running % load.concurrency == 0 ? memory_bytes : 0;
-  while (committed_ + add > options_.memory_budget_bytes) {
+std::optional<uint64_t> Invoker::Admit(const std::string& key, uint64_t memory_bytes,
+                                       std::vector<std::string>& unload) {
+  uint64_t& running = running_by_action_[key];
+  auto refuse = [&]() -> std::optional<uint64_t> {
+    if (running == 0) running_by_action_.erase(key);
+    return std::nullopt;
+  };
+  if (options_.max_per_action != 0 && running >= options_.max_per_action) return refuse();
+  // Every activation has its own linear memory, up to its limit: charge it
+  // in full, also when the action allows concurrent activations.
+  while (committed_ + memory_bytes > options_.memory_budget_bytes) {
     auto victim = warm_.end();
     for (auto it = warm_.begin(); it != warm_.end(); ++it) {
       const Warm& w = *it->second;
@@ -291,52 +291,47 @@ bool Invoker::Admit(const std::string& key, uint64_t memory_bytes, uint64_t conc
   }
   // An activation always runs when nothing else does, even one whose limit
   // alone exceeds the budget.
-  if (committed_ + add > options_.memory_budget_bytes && running_ > 0) {
-    if (load.running == 0) load_.erase(key);
-    return false;
-  }
-  committed_ += add;
-  load.running++;
+  if (committed_ + memory_bytes > options_.memory_budget_bytes && running_ > 0) return refuse();
+  committed_ += memory_bytes;
+  running++;
   running_++;
-  return true;
+  return memory_bytes;
 }
 
-void Invoker::Finish(const std::string& key) {
-  std::vector<Queued> start;
+void Invoker::Finish(const std::string& key, uint64_t charge) {
+  std::vector<std::pair<Queued, uint64_t>> start;
   std::vector<std::string> unload;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = load_.find(key);
-    if (it != load_.end()) {
-      Load& load = it->second;
-      load.running--;
+    auto it = running_by_action_.find(key);
+    if (it != running_by_action_.end()) {
+      if (--it->second == 0) running_by_action_.erase(it);
       running_--;
-      if (load.running % load.concurrency == 0) committed_ -= load.memory_bytes;
-      if (load.running == 0) load_.erase(it);
+      committed_ -= charge;
     }
     if (running_ == 0 && queue_.empty()) idle_cv_.notify_all();
     // First come, first served: the head waits until it fits.
     while (!queue_.empty()) {
       const StoredAction& a = queue_.front().invocation.action;
-      auto [memory, concurrency] = MemoryAndConcurrency(a);
-      if (!Admit(ActionKey(a.namespace_, a.name), memory, concurrency, unload)) break;
-      start.push_back(std::move(queue_.front()));
+      auto admitted = Admit(ActionKey(a.namespace_, a.name), MemoryLimitBytes(a), unload);
+      if (!admitted) break;
+      start.emplace_back(std::move(queue_.front()), *admitted);
       queue_.pop_front();
     }
   }
   for (const auto& cid : unload) executor_.Destroy(cid);
-  for (auto& q : start) Start(std::move(q.invocation), std::move(q.done));
+  for (auto& [q, charge] : start) Start(std::move(q.invocation), charge, std::move(q.done));
 }
 
 bool Invoker::Invoke(Invocation invocation, Done done) {
-  auto [memory, concurrency] = MemoryAndConcurrency(invocation.action);
+  uint64_t memory = MemoryLimitBytes(invocation.action);
   std::string key = ActionKey(invocation.action.namespace_, invocation.action.name);
   std::vector<std::string> unload;
-  bool admitted = false;
+  std::optional<uint64_t> admitted;
   size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    admitted = queue_.empty() && Admit(key, memory, concurrency, unload);
+    if (queue_.empty()) admitted = Admit(key, memory, unload);
     if (!admitted && queue_.size() < options_.max_queued) {
       queue_.push_back({std::move(invocation), std::move(done)});
       return true;
@@ -351,7 +346,7 @@ bool Invoker::Invoke(Invocation invocation, Done done) {
     Complete(FailedRecord(invocation, full, 0), true, done);
     return false;
   }
-  Start(std::move(invocation), std::move(done));
+  Start(std::move(invocation), *admitted, std::move(done));
   return true;
 }
 
@@ -360,12 +355,12 @@ void Invoker::Drain() {
   idle_cv_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
 }
 
-void Invoker::Start(Invocation invocation, Done done) {
+void Invoker::Start(Invocation invocation, uint64_t charge, Done done) {
   StoredAction action = invocation.action;
   std::string key = ActionKey(action.namespace_, action.name);
   // Whatever happens, the admission is given back before the caller hears.
-  Done finish = [this, key, done = std::move(done)](json::object record, bool overloaded) {
-    Finish(key);
+  Done finish = [this, key, charge, done = std::move(done)](json::object record, bool overloaded) {
+    Finish(key, charge);
     done(std::move(record), overloaded);
   };
   Acquire(action, [this, invocation = std::move(invocation), finish = std::move(finish)](

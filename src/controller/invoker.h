@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,9 +23,9 @@ struct InvokerOptions {
   // soon as its last activation ends (pure scale-to-zero). Default 10 min.
   std::chrono::milliseconds keep_alive{10 * 60 * 1000};
   // The memory the invoker may commit: every running activation counts its
-  // action's memory limit (once per `limits.concurrency` activations of the
-  // action, as an OpenWhisk container would), every warm container its
-  // artifact's size. Idle warm containers are unloaded least recently used
+  // action's memory limit (each has its own linear memory, whatever the
+  // action's `limits.concurrency`), every warm container its artifact's
+  // size. Idle warm containers are unloaded least recently used
   // first to make room; beyond that, invocations queue. Default 2 GiB.
   uint64_t memory_budget_bytes = 2ull << 30;
   // Invocations waiting for memory at once; beyond it they are refused as
@@ -95,13 +96,15 @@ class Invoker {
   boost::json::object FailedRecord(const Invocation& invocation, const Status& status, double init_ms);
   void Complete(boost::json::object record, bool overloaded, const Done& done);
   void Sweep();
-  // Admission: reserves the memory one more activation of the action needs,
-  // unloading idle containers least recently used first. False when it does
-  // not fit. Called with mu_ held; returns containers to unload.
-  bool Admit(const std::string& key, uint64_t memory_bytes, uint64_t concurrency, std::vector<std::string>& unload);
-  // Gives back what Admit reserved and starts queued invocations that fit.
-  void Finish(const std::string& key);
-  void Start(Invocation invocation, Done done);
+  // Admission: reserves the memory one more activation of the action needs
+  // (its memory limit), unloading idle containers least recently used first.
+  // Returns the charge to give back to Finish, or nullopt when it does not
+  // fit. Called with mu_ held; adds containers to unload to `unload`.
+  std::optional<uint64_t> Admit(const std::string& key, uint64_t memory_bytes, std::vector<std::string>& unload);
+  // Gives back exactly what Admit charged and starts queued invocations that
+  // fit.
+  void Finish(const std::string& key, uint64_t charge);
+  void Start(Invocation invocation, uint64_t charge, Done done);
 
   executor::Executor& executor_;
   Store& store_;
@@ -109,12 +112,7 @@ class Invoker {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Warm>> warm_;  // by action key
-  struct Load {
-    uint64_t running = 0;
-    uint64_t memory_bytes = 0;
-    uint64_t concurrency = 1;
-  };
-  std::map<std::string, Load> load_;  // running activations by action key
+  std::map<std::string, uint64_t> running_by_action_;  // admitted and not finished, by action key
   struct Queued {
     Invocation invocation;
     Done done;

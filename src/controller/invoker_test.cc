@@ -173,17 +173,44 @@ TEST_F(InvokerTest, RecordsNameTheEngineThatServed) {
       << refused.ToString();
 }
 
-TEST_F(InvokerTest, ConcurrencyLetsActivationsShareOneContainersMemory) {
+// Regression (issue 12): concurrent activations of one action each have
+// their own linear memory, so each is charged its limit: with room for one
+// 256 MB activation, `limits.concurrency` 3 must not run three at once.
+TEST_F(InvokerTest, EachConcurrentActivationIsChargedItsOwnMemory) {
   InvokerOptions options;
   options.memory_budget_bytes = 300ull << 20;
   Make(options);
   auto sleeper = Action("sleeper2", kSleeper, 256, /*concurrency=*/3);
   ASSERT_TRUE(Deploy(sleeper).ok());
-  auto start = Clock::now();
+  uint64_t idle = invoker_->committed_bytes();  // the warm container
   std::vector<std::future<Outcome>> runs;
   for (int i = 0; i < 3; ++i) runs.push_back(Invoke(sleeper));
+  // The first is admitted; the other two wait for its memory.
+  EXPECT_EQ(invoker_->queued(), 2u);
+  EXPECT_EQ(invoker_->committed_bytes(), idle + (256ull << 20));
   for (auto& r : runs) EXPECT_EQ(StatusCode(r.get()), 0);
-  EXPECT_LT(Clock::now() - start, 550ms) << "the three should have run together";
+  EXPECT_EQ(invoker_->queued(), 0u);
+  EXPECT_EQ(invoker_->committed_bytes(), idle);
+}
+
+// Regression (issue 12): an update of the memory limit while activations
+// run must give back what each admission charged, not the new limit (the
+// counter wrapped below zero and the platform ran one activation at a time).
+TEST_F(InvokerTest, ChangingTheLimitWhileRunningReleasesWhatWasCharged) {
+  Make({});
+  auto sleeper = Action("sleeper3", kSleeper, 512);
+  ASSERT_TRUE(Deploy(sleeper).ok());
+  uint64_t idle = invoker_->committed_bytes();
+  auto first = Invoke(sleeper);
+  EXPECT_EQ(invoker_->committed_bytes(), idle + (512ull << 20));
+  auto updated = Action("sleeper3", kSleeper, 128);
+  auto second = Invoke(updated);
+  EXPECT_EQ(StatusCode(first.get()), 0);
+  EXPECT_EQ(StatusCode(second.get()), 0);
+  // Both finished: only warm containers remain charged (well under 64 MB,
+  // where a wrapped counter is near 2^64).
+  EXPECT_LT(invoker_->committed_bytes(), idle + (64ull << 20));
+  EXPECT_EQ(invoker_->queued(), 0u);
 }
 
 TEST_F(InvokerTest, APerActionLimitQueuesTheRest) {

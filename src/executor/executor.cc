@@ -138,11 +138,21 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     c->engine = options_.engine;
     for (const auto& [key, value] : request.annotations) {
       if (key == "dir") {
-        WOW_ASSIGN_OR_RETURN(c->capabilities.dirs, ParseDirs(value));
+        WOW_ASSIGN_OR_RETURN(std::vector<std::string> dirs, ParseDirs(value));
+        DirPolicy policy{options_.allowed_dirs, options_.engine_options.data_dir};
+        WOW_ASSIGN_OR_RETURN(c->capabilities.dirs, GrantDirs(policy, request.owner.empty() ? c->name : request.owner, dirs));
       } else if (key == "net_access") {
         WOW_ASSIGN_OR_RETURN(c->capabilities.net_access, ParseFlag(value, "net_access"));
       } else if (key == "memory") {
+        // WOW's way to ask for memory; the action's limits.memory, when
+        // sent, is the cap (it is what the platform budgets for).
         WOW_ASSIGN_OR_RETURN(uint64_t mb, ParseMegabytes(value, "the `memory` annotation"));
+        if (request.memory_mb && mb > *request.memory_mb) {
+          return Status::InvalidArgument(fmt::format(
+              "the `memory` annotation ({} MB) exceeds the action's limits.memory ({} MB); raise limits.memory "
+              "instead",
+              mb, *request.memory_mb));
+        }
         c->memory_bytes = mb << 20;
       } else if (key == "engine") {
         WOW_ASSIGN_OR_RETURN(c->engine, ParseEngine(value));

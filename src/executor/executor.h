@@ -18,6 +18,7 @@
 #include "abi/action_runner.h"
 #include "common/status.h"
 #include "executor/action_code.h"
+#include "executor/capability_policy.h"
 #include "executor/scheduler.h"
 #include "wasm/engine.h"
 
@@ -43,6 +44,10 @@ struct ExecutorOptions {
   uint64_t log_bytes = 10ull << 20;    // per activation
   uint64_t result_bytes = 1ull << 20;  // per activation
   CodeLimits code_limits;
+  // Host roots the `dir` annotation may grant (`--allow-dir`, resolved by
+  // ResolveAllowedRoots); other requested paths get private directories under
+  // engine_options.data_dir (see DirPolicy). Default: none.
+  std::vector<std::filesystem::path> allowed_dirs;
 };
 
 // What /init carries, for both protocols.
@@ -55,7 +60,12 @@ struct InitRequest {
   // Every action annotation (`dir`, `net_access`, `memory`, `engine`, ...)
   // as JSON.
   boost::json::object annotations;
-  std::optional<uint64_t> memory_mb;   // value.limits.memory, when sent
+  // Whose private directories a `dir` request maps to (DirPolicy):
+  // "<namespace>/<action>" in wow serve. Default: `name`, else the id.
+  std::string owner;
+  // value.limits.memory, when sent. The `memory` annotation may lower it,
+  // never raise it.
+  std::optional<uint64_t> memory_mb;
   std::optional<uint64_t> timeout_ms;  // value.limits.timeout, when sent
   std::optional<uint64_t> log_mb;      // value.limits.logs, when sent (0 keeps no logs)
 };

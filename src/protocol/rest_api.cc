@@ -232,6 +232,21 @@ void RestApi::CacheAction(const controller::StoredAction& action) {
   actions_[action.namespace_ + "/" + action.name] = std::move(copy);
 }
 
+RestApi::UpdateToken::~UpdateToken() { Release(); }
+
+void RestApi::UpdateToken::Release() {
+  if (api_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(api_->actions_mu_);
+  api_->updating_.erase(key_);
+  api_ = nullptr;
+}
+
+std::shared_ptr<RestApi::UpdateToken> RestApi::BeginUpdate(const std::string& key) {
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  if (!updating_.insert(key).second) return nullptr;
+  return std::make_shared<UpdateToken>(this, key);
+}
+
 void RestApi::Handle(http::Request&& request, http::Responder respond) {
   auto call = std::make_shared<Call>(*this, std::move(request), std::move(respond));
   call->Run();
@@ -410,6 +425,14 @@ void RestApi::Call::PutAction(const std::string& name) {
   }
   json::object& body = parsed->as_object();
   bool overwrite = Query("overwrite").value_or("false") == "true";
+  // One update of an action at a time, from reading its version to storing
+  // the next: concurrent ones would both write the same version (and a warm
+  // container of one would serve the other's code). The later one gets 409,
+  // as OpenWhisk answers a document update conflict.
+  auto update = api_.BeginUpdate(ns_ + "/" + name);
+  if (!update) {
+    return Error(HttpStatus::conflict, "The action is being updated by another request; try again when it is done.");
+  }
   auto existing = api_.store_.GetAction(ns_, name);
   if (!existing.ok()) return Error(HttpStatus::internal_server_error, existing.status().message());
   if (existing->has_value() && !overwrite) return Error(HttpStatus::conflict, "resource already exists");
@@ -509,15 +532,16 @@ void RestApi::Call::PutAction(const std::string& name) {
   // leave a warm container behind so the first invocation is warm. The
   // compile runs on the executor's blocking pool, off every request path.
   auto self = shared_from_this();
-  api_.invoker_.Deploy(action, [self, action, overwrite](Status deployed) {
+  api_.invoker_.Deploy(action, [self, action, overwrite, update = std::move(update)](Status deployed) {
+    Status put = deployed.ok() ? self->api_.store_.PutAction(action, overwrite) : Status::Ok();
+    if (deployed.ok() && put.ok()) self->api_.CacheAction(action);
+    update->Release();  // before the client hears: its next update may come at once
     if (!deployed.ok()) {
       // Its code, or an annotation (`engine`, `dir`, `memory`, ...).
       return self->Error(HttpStatus::bad_request, "The action cannot run: " + deployed.message());
     }
-    Status put = self->api_.store_.PutAction(action, overwrite);
     if (put.code() == Code::kAlreadyExists) return self->Error(HttpStatus::conflict, "resource already exists");
     if (!put.ok()) return self->Error(HttpStatus::internal_server_error, put.message());
-    self->api_.CacheAction(action);
     self->ReplyJson(HttpStatus::ok, action.doc);
   });
 }
@@ -552,7 +576,8 @@ void RestApi::Call::InvokeAction(const std::string& name) {
   if (auto t = Query("timeout")) {
     auto v = ParseUint(*t);
     if (!v) return Error(HttpStatus::bad_request, "timeout must be a number of milliseconds.");
-    wait = std::min(wait, std::chrono::milliseconds(*v));
+    // Compared as numbers first: a huge value must not wrap the duration.
+    wait = std::chrono::milliseconds(std::min<uint64_t>(*v, static_cast<uint64_t>(wait.count())));
   }
   Status lookup;
   auto action = api_.CachedAction(ns_, name, &lookup);

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "controller/invoker.h"
 #include "controller/store.h"
@@ -57,8 +58,22 @@ class RestApi {
                                                                Status* error);
   void ForgetAction(const std::string& ns, const std::string& name);
   void CacheAction(const controller::StoredAction& action);
+  // Marks "namespace/name" as being updated until the token is released (or
+  // destroyed); null when another update of it is in flight.
+  class UpdateToken {
+   public:
+    UpdateToken(RestApi* api, std::string key) : api_(api), key_(std::move(key)) {}
+    ~UpdateToken();
+    void Release();  // idempotent
+
+   private:
+    RestApi* api_;
+    std::string key_;
+  };
+  std::shared_ptr<UpdateToken> BeginUpdate(const std::string& key);
   std::mutex actions_mu_;
   std::unordered_map<std::string, std::shared_ptr<const controller::StoredAction>> actions_;
+  std::unordered_set<std::string> updating_;  // actions with a PUT in flight
 
   std::mutex auth_mu_;
   std::unordered_map<std::string, controller::Subject> auth_cache_;  // by "uuid:key"

@@ -71,8 +71,19 @@ struct FdEntry {
 // until closed. Not thread-safe.
 class FdTable {
  public:
-  // At most `max_fds` descriptors may be open at once (stdio included).
+  // At most `max_fds` descriptors may be open at once (stdio included), and
+  // all tables of the process together hold at most ProcessLimit().
   explicit FdTable(uint32_t max_fds) : max_fds_(max_fds) {}
+  ~FdTable();
+  FdTable(const FdTable&) = delete;
+  FdTable& operator=(const FdTable&) = delete;
+
+  // The cap on guest descriptors of all activations together: half of
+  // RLIMIT_NOFILE's soft limit as first read (at least 64), so guests cannot
+  // take the descriptors the server needs. Thread-safe.
+  static uint64_t ProcessLimit();
+  static void SetProcessLimit(uint64_t limit);  // for tests and operators
+  static uint64_t ProcessOpen();                // guest descriptors open now
 
   // The entry for `fd`, or null when it is not open.
   FdEntry* Get(uint32_t fd) { return fd < slots_.size() ? slots_[fd].get() : nullptr; }

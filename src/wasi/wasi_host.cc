@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <new>
 #include <optional>
@@ -888,9 +889,16 @@ Errno PathSymlink(Env& env, uint32_t target_ptr, uint32_t target_len, uint32_t d
   std::string target(reinterpret_cast<const char*>(target_span->data()), target_span->size());
   if (target.empty()) return Errno::kNoEnt;
   if (target.find('\0') != std::string::npos) return Errno::kInval;
-  // Resolution is confined anyway, but an absolute link would point host
-  // software that later walks this directory outside it.
+  // Resolution is confined anyway, but a link pointing outside would lead
+  // host software that later walks this directory (backups, the operator's
+  // tools) out of it: absolute targets and relative ones that climb above
+  // the directory the guest created the link through are refused.
   if (target.front() == '/') return Errno::kPerm;
+  if (auto path = env.Span(path_ptr, path_len); path && path_len <= kMaxPathBytes) {
+    std::filesystem::path link(std::string(reinterpret_cast<const char*>(path->data()), path->size()));
+    std::filesystem::path resolved = (link.parent_path() / target).lexically_normal();
+    if (!resolved.empty() && *resolved.begin() == "..") return Errno::kPerm;
+  }
   ParentAndName p;
   if (Errno e = OpenParentOf(env, dir, path_ptr, path_len, &p); e != Errno::kSuccess) return e;
   if (p.IsDotOrDotDot()) return Errno::kExist;

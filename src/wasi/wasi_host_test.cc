@@ -857,6 +857,39 @@ TEST_F(WasiHostTest, ConfinementBlocksEscapes) {
   EXPECT_EQ(Rename("rel_victim", "renamed_link"), 0u);
   EXPECT_TRUE(fs::is_symlink(sandbox_ / "renamed_link"));
   EXPECT_EQ(ReadHostFile(outside_ / "victim"), "secret");
+
+  // Regression (issue 12): relative links that climb out are refused too;
+  // ones that stay inside still work.
+  EXPECT_EQ(Symlink("../outside/victim", "planted"), E(Errno::kPerm));
+  EXPECT_EQ(Symlink("../../x", "sub/planted"), E(Errno::kPerm));
+  EXPECT_EQ(Symlink("a/../../x", "planted"), E(Errno::kPerm));
+  EXPECT_FALSE(fs::is_symlink(sandbox_ / "planted"));
+  EXPECT_FALSE(fs::is_symlink(sandbox_ / "sub" / "planted"));
+  EXPECT_EQ(Symlink("../inside", "sub/ok_link"), 0u);
+  EXPECT_EQ(Symlink("sub/../inside", "ok_link2"), 0u);
+  EXPECT_EQ(ReadHostFile(sandbox_ / "sub" / "ok_link"), "ok");
+}
+
+// Regression (issue 12): every activation could hold 1,024 descriptors, so a
+// few dozen with a directory grant exhausted the process's. All activations
+// together stay under FdTable::ProcessLimit(); closing gives them back.
+TEST_F(WasiHostTest, GuestDescriptorsHaveAProcessWideCap) {
+  uint64_t before = FdTable::ProcessOpen();
+  MakeContext();
+  WriteHostFile(sandbox_ / "f", "data");
+  uint64_t base = FdTable::ProcessOpen();  // this context's stdio and preopen
+  uint64_t saved = FdTable::ProcessLimit();
+  FdTable::SetProcessLimit(base + 2);
+  uint32_t a = 0, b = 0;
+  EXPECT_EQ(Open(3, "f", 0, kRead, &a), 0u);
+  EXPECT_EQ(Open(3, "f", 0, kRead, &b), 0u);
+  EXPECT_EQ(Open(3, "f", 0, kRead), E(Errno::kMfile));
+  EXPECT_EQ(FdTable::ProcessOpen(), base + 2);
+  EXPECT_EQ(Wasi("fd_close", {a}), 0u);
+  EXPECT_EQ(Open(3, "f", 0, kRead), 0u);
+  ctx_.reset();  // an ended activation gives back all of its descriptors
+  EXPECT_EQ(FdTable::ProcessOpen(), before);
+  FdTable::SetProcessLimit(saved);
 }
 
 TEST_F(WasiHostTest, ReadOnlyPreopen) {
