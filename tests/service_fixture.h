@@ -20,11 +20,14 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -229,6 +232,7 @@ class Service {
     auto deadline = Clock::now() + timeout;
     while (Running()) {
       if (Clock::now() > deadline) {
+        DumpStacks();
         ::kill(pid_, SIGKILL);
         int status = 0;
         while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -242,13 +246,29 @@ class Service {
     return -1;
   }
 
-  // For failure messages.
+  // For failure messages; with every thread's stack when a Stop timed out.
   std::string Describe() const {
-    return "--- service stdout\n" + Stdout().substr(0, 4000) + "--- service stderr\n" + Stderr().substr(0, 4000);
+    return "--- service stdout\n" + Stdout().substr(0, 4000) + "--- service stderr\n" + Stderr().substr(0, 4000) +
+           hang_stacks_;
+  }
+
+  // Every thread's stack of the running service (gdb, when installed), kept
+  // for Describe: a shutdown that hangs says where.
+  void DumpStacks() {
+    if (pid_ <= 0 || !fs::exists("/usr/bin/gdb")) return;
+    fs::path out = files_.path() / "stacks";
+    std::string command = "timeout 120 /usr/bin/gdb -p " + std::to_string(pid_) +
+                          " -batch -nx -ex 'thread apply all bt' >" + out.string() + " 2>&1";
+    if (std::system(command.c_str()) == -1) return;
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    hang_stacks_ = "--- stacks at the stop timeout\n" + text.str().substr(0, 60000);
   }
 
  private:
   Service() = default;
+  std::string hang_stacks_;
 
   bool Spawn(Options options) {
     if (!fs::exists(kWow)) {
