@@ -76,6 +76,11 @@ struct ServeFlags {
   uint64_t memory_budget_mb = 0;  // 0: three quarters of the machine's memory
   size_t max_queued = 1024;
   uint64_t max_per_action = 0;
+  // Activation retention; the parser sets the defaults of
+  // controller::StoreOptions (168 hours, 100,000). 0 = kept forever / no
+  // limit.
+  uint64_t activation_retention_hours = 0;
+  uint64_t max_activations_stored = 0;
 };
 
 int RunCompile(const CompileFlags& flags);

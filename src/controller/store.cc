@@ -62,16 +62,16 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     // 1: the first schema.
     {"CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,"
-    "  namespace TEXT NOT NULL);"
-    "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
-    "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
-    "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
-    "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
-    // activation_id completes the order, so that pages (skip) are stable and
-    // ORDER BY needs no sort.
-    "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
-    "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
-    "PRAGMA user_version = 1;",
+     "  namespace TEXT NOT NULL);"
+     "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+     "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
+     "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
+     "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
+     // activation_id completes the order, so that pages (skip) are stable and
+     // ORDER BY needs no sort.
+     "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
+     "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
+     "PRAGMA user_version = 1;",
      nullptr},
     // 2: keys as salted hashes (HashPlainKeys moves the rows and drops the
     // old table); the oldest activations first, for retention.
@@ -558,7 +558,8 @@ class Store::Impl {
     std::vector<Subject> out;
     int rc;
     while ((rc = u.Step()) == SQLITE_ROW) {
-      out.push_back(Subject{std::string(u.ColumnText(0)), {}, std::string(u.ColumnText(1)), std::string(u.ColumnText(2))});
+      out.push_back(
+          Subject{std::string(u.ColumnText(0)), {}, std::string(u.ColumnText(1)), std::string(u.ColumnText(2))});
     }
     if (rc != SQLITE_DONE) return SqlError(db_.get(), "listing subjects");
     return out;
@@ -1165,9 +1166,7 @@ class Store::Impl {
 
   // ---- retention (the writer thread only)
 
-  bool PruneEnabled() const {
-    return options_.activation_retention.count() > 0 || options_.max_activations_stored > 0;
-  }
+  bool PruneEnabled() const { return options_.activation_retention.count() > 0 || options_.max_activations_stored > 0; }
 
   // How far past max_activations_stored the count may go before the writer
   // prunes without waiting for the next round: 1%, at most kPruneBatch.
@@ -1176,8 +1175,7 @@ class Store::Impl {
   bool PruneDue() const {
     if (!PruneEnabled()) return false;
     if (prune_more_ || Clock::now() >= next_prune_) return true;
-    return options_.max_activations_stored > 0 && stored_ &&
-           *stored_ > options_.max_activations_stored + CountSlack();
+    return options_.max_activations_stored > 0 && stored_ && *stored_ > options_.max_activations_stored + CountSlack();
   }
 
   // Deletes up to kPruneBatch activations past their retention in one
@@ -1206,7 +1204,8 @@ class Store::Impl {
         }
         if (n > options_.max_activations_stored) {
           Use u(w_prune_oldest_);
-          u.Int(1, static_cast<int64_t>(std::min<uint64_t>(n - options_.max_activations_stored, kPruneBatch - deleted)));
+          u.Int(1,
+                static_cast<int64_t>(std::min<uint64_t>(n - options_.max_activations_stored, kPruneBatch - deleted)));
           if (u.Step() != SQLITE_DONE) return SqlError(wdb_.get(), "pruning activations by count");
           uint64_t changed = static_cast<uint64_t>(sqlite3_changes(wdb_.get()));
           deleted += changed;
@@ -1217,7 +1216,9 @@ class Store::Impl {
       return Status::Ok();
     });
     if (!st.ok()) {
+      // Retried at the next round (the count too: no trigger until then).
       prune_more_ = false;
+      stored_.reset();
       next_prune_ = Clock::now() + options_.prune_interval;
       return st;
     }
@@ -1228,7 +1229,12 @@ class Store::Impl {
       *stored_ -= std::min(*stored_, deleted);
     }
     prune_more_ = deleted > 0 && (deleted >= kPruneBatch || (stored && *stored > options_.max_activations_stored));
-    if (!prune_more_) next_prune_ = Clock::now() + options_.prune_interval;
+    if (!prune_more_) {
+      next_prune_ = Clock::now() + options_.prune_interval;
+      // Over the count yet nothing deleted (cannot happen): no count trigger
+      // before the next round, rather than a busy loop.
+      if (stored_ && *stored_ > options_.max_activations_stored + CountSlack()) stored_.reset();
+    }
     return Status::Ok();
   }
 

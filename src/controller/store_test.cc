@@ -857,8 +857,8 @@ TEST(StoreTest, MigratesPlainKeysOfSchemaVersion1) {
       "PRAGMA user_version = 1;");
   Sql(dir.path(), "INSERT INTO subjects VALUES('uuid-old', '" + key + "', 'guest', 'guest')");
   Sql(dir.path(), "INSERT INTO subjects VALUES('uuid-two', 'second-" + key + "', 'alice', 'alice-ns')");
-  Sql(dir.path(), "INSERT INTO activations VALUES('act1', 'guest', 'n', 7, '" + ToJson(Activation("act1", "guest", "n", 7)) +
-                      "')");
+  Sql(dir.path(),
+      "INSERT INTO activations VALUES('act1', 'guest', 'n', 7, '" + ToJson(Activation("act1", "guest", "n", 7)) + "')");
   ASSERT_TRUE(AnyDatabaseFileHas(dir.path(), key)) << "the old database should hold the key in plain text";
 
   auto store = OpenStore(dir.path());
@@ -975,8 +975,8 @@ TEST(StoreTest, RetentionPrunesAtStartUpInBatches) {
 
 TEST(StoreTest, PendingQueueIsBoundedByBytes) {
   TempDir dir;
-  StoreOptions o = Lazy();  // the writer waits for Flush
-  o.max_pending = 0;        // bytes only
+  StoreOptions o = Lazy();                                                       // the writer waits for Flush
+  o.max_pending = 0;                                                             // bytes only
   const size_t line = ToJson(Activation("p000", "guest", "n", 100)).size() + 3;  // "c " ... "\n"
   o.max_pending_bytes = 10 * line;
   auto store = OpenStore(dir.path(), o);
