@@ -76,8 +76,9 @@ struct StoreOptions {
   // forever. Default 168 hours (7 days).
   std::chrono::milliseconds activation_retention = std::chrono::hours(168);
   // At most this many activations are kept (the last written); 0 = no
-  // limit. Default 100,000. Between two prune rounds the database may hold up to 1% (at most
-  // 1,000) more before the writer prunes without waiting for the next round.
+  // limit. Default 100,000. Between two prune rounds the database may hold
+  // up to 1% (at most 1,000) more before the writer prunes without waiting
+  // for the next round.
   size_t max_activations_stored = 100'000;
   // How often the writer prunes by age and count (it also prunes at once
   // after Open). Default 1 minute.
