@@ -1304,5 +1304,89 @@ TEST(ServeCapacityTest, BeyondTheQueueIs503) {
   EXPECT_EQ(server->Stop(), 0) << server->Describe();
 }
 
+// ---------------------------------------------------------------------------
+// Private data directory, hashed credential, retention.
+
+// Entries under `dir` (not following the aot symlink) that others may open.
+std::vector<std::string> OpenToOthers(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    if ((st.st_mode & 0077) != 0) out.push_back(entry.path().string() + " " + std::to_string(st.st_mode & 07777));
+  }
+  return out;
+}
+
+TEST(ServePrivacyTest, DataDirAndFilesArePrivateAndTheKeyIsNotStored) {
+  REQUIRE_MODULES(Example("add"));
+  TempDir parent("wow-serve-private");
+  const fs::path data = parent.path() / "data";
+  fs::create_directories(data);
+  ASSERT_EQ(::chmod(data.c_str(), 0755), 0);  // as an older wow created it
+  auto server = Serve::Start({data, {}});
+  ASSERT_NE(server, nullptr);
+  struct stat st {};
+  ASSERT_EQ(::stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << std::oct << st.st_mode;
+  EXPECT_NE(server->service().Stderr().find("was mode 0755; now 0700"), std::string::npos) << server->Describe();
+
+  ASSERT_STATUS(server->CreateAction("private-add", WasmExec(Example("add"))), 200);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_STATUS(server->Invoke("private-add", Params({{"param1", i}, {"param2", 1}})), 200);
+  }
+  ApiReply nb = server->Invoke("private-add", Params({{"param1", 1}, {"param2", 1}}), "");
+  ASSERT_STATUS(nb, 202);
+  ASSERT_STATUS(server->WaitForActivation(Str(nb.Member("activationId"))), 200);
+  EXPECT_TRUE(fs::exists(data / "wow.db-wal"));
+  EXPECT_EQ(OpenToOthers(data), std::vector<std::string>{});
+  // The key is in guest.auth (0600) for the operator, not in the database.
+  const std::string key = server->auth().substr(server->auth().find(':') + 1);
+  ASSERT_EQ(key.size(), 64u);
+  for (const char* name : {"wow.db", "wow.db-wal"}) {
+    EXPECT_EQ(ReadText(data / name).find(key), std::string::npos) << "the key is in " << name << " in plain text";
+  }
+  const std::string wrong = server->auth().substr(0, server->auth().find(':') + 1) + std::string(64, 'x');
+  EXPECT_STATUS(server->Request(Verb::get, "/api/v1/namespaces", {}, &wrong), 401);
+  ASSERT_EQ(server->Stop(), 0) << server->Describe();
+  EXPECT_EQ(OpenToOthers(data), std::vector<std::string>{});
+
+  // Restarted: the credential still works, and nothing to narrow is said.
+  server = Serve::Start({data, {}});
+  ASSERT_NE(server, nullptr);
+  EXPECT_STATUS(server->Get("/api/v1/namespaces"), 200);
+  EXPECT_EQ(server->service().Stderr().find("was mode"), std::string::npos) << server->Describe();
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
+}
+
+TEST(ServeRetentionTest, MaxActivationsStoredKeepsTheLast) {
+  REQUIRE_MODULES(Example("add"));
+  TempDir data("wow-serve-retention");
+  auto server = Serve::Start({data.path(), {"--max-activations-stored", "2", "--activation-retention-hours", "1"}});
+  ASSERT_NE(server, nullptr);
+  ASSERT_STATUS(server->CreateAction("kept-add", WasmExec(Example("add"))), 200);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ApiReply r = server->Invoke("kept-add", Params({{"param1", i}, {"param2", 1}}));
+    ASSERT_STATUS(r, 200);
+    ids.push_back(Str(r.Member("activationId")));
+  }
+  // The writer prunes after its commits; wait for it.
+  auto deadline = Clock::now() + milliseconds(10'000);
+  std::vector<std::string> listed;
+  for (;;) {
+    ApiReply list = server->Get("/api/v1/namespaces/_/activations?limit=0");
+    ASSERT_STATUS(list, 200);
+    listed.clear();
+    for (const auto& doc : list.json.as_array()) listed.push_back(Str(doc.at("activationId")));
+    if (listed.size() <= 2 || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(listed.size(), 2u) << server->Describe();
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), (std::set<std::string>{ids[3], ids[4]}));
+  EXPECT_STATUS(server->Get(Serve::ActivationPath(ids[0])), 404);
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
+}
+
 }  // namespace
 }  // namespace wow::test

@@ -11,6 +11,7 @@
 
 #include "cli/client_command.h"
 #include "cli/commands.h"
+#include "controller/store.h"
 #include "wasm/engine_factory.h"
 
 namespace wow::cli {
@@ -167,6 +168,19 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   AddAllowDirFlag(serve_cmd, serve.allow_dirs);
+  const controller::StoreOptions store_defaults;
+  serve.activation_retention_hours = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::hours>(store_defaults.activation_retention).count());
+  serve.max_activations_stored = store_defaults.max_activations_stored;
+  serve_cmd
+      ->add_option("--activation-retention-hours", serve.activation_retention_hours,
+                   "Activation records older than this are deleted (0: kept forever)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{24} * 365 * 1000));
+  serve_cmd
+      ->add_option("--max-activations-stored", serve.max_activations_stored,
+                   "At most this many activation records are kept, the last written (0: no limit)")
+      ->capture_default_str();
   AddEngineFlags(serve_cmd, serve.engine, wasm::EngineUse::kService);
 
   try {

@@ -78,6 +78,11 @@ struct ServeFlags {
   size_t max_queued = 1024;
   uint64_t max_per_action = 0;
   std::vector<std::string> allow_dirs;  // --allow-dir: roots the `dir` annotation may grant
+  // Activation retention; the parser sets the defaults of
+  // controller::StoreOptions (168 hours, 100,000). 0 = kept forever / no
+  // limit.
+  uint64_t activation_retention_hours = 0;
+  uint64_t max_activations_stored = 0;
 };
 
 int RunCompile(const CompileFlags& flags);

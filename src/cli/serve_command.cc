@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -46,6 +49,41 @@ std::string NewCredential() {
   return uuid + ":" + key;
 }
 
+// The data directory holds the credential and every activation record: it
+// is created 0700, and an existing one of ours that others may enter is
+// narrowed to 0700, saying so (once: it stays so). One owned by another user
+// is left as it is, with a warning.
+Status PrivateDataDir(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  if (ec) return Status::IoError(fmt::format("cannot create the data directory {}: {}", dir.string(), ec.message()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IoError(fmt::format("cannot create the data directory {}: {}", dir.string(), std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    return Status::IoError(fmt::format("cannot stat the data directory {}: {}", dir.string(), std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::IoError(fmt::format("the data directory {} is not a directory", dir.string()));
+  }
+  mode_t mode = st.st_mode & 07777;
+  if ((mode & 0077) == 0) return Status::Ok();
+  if (st.st_uid != ::geteuid()) {
+    fmt::print(stderr,
+               "wow serve: warning: the data directory {} (mode {:04o}) belongs to another user and stays open to "
+               "others: they may read the activation records\n",
+               dir.string(), mode);
+    return Status::Ok();
+  }
+  if (::chmod(dir.c_str(), mode & ~mode_t{0077}) != 0) {
+    return Status::IoError(fmt::format("cannot chmod the data directory {}: {}", dir.string(), std::strerror(errno)));
+  }
+  fmt::print(stderr, "wow serve: the data directory {} was mode {:04o}; now {:04o}: it holds the credential\n",
+             dir.string(), mode, mode & ~mode_t{0077});
+  return Status::Ok();
+}
+
 // The guest credential: --auth, else the one stored in the data directory,
 // else a new one (stored with mode 0600).
 Result<std::string> GuestCredential(const fs::path& data_dir, const std::string& flag) {
@@ -57,7 +95,10 @@ Result<std::string> GuestCredential(const fs::path& data_dir, const std::string&
   }
   std::ifstream in(file);
   std::string line;
-  if (in && std::getline(in, line) && line.find(':') != std::string::npos) return line;
+  if (in && std::getline(in, line) && line.find(':') != std::string::npos) {
+    ::chmod(file.c_str(), 0600);  // one an older wow left wider
+    return line;
+  }
   std::string credential = NewCredential();
   WOW_RETURN_IF_ERROR(WriteFileAtomically(file, credential + "\n"));
   ::chmod(file.c_str(), 0600);
@@ -80,13 +121,14 @@ int RunServe(const ServeFlags& flags) {
   StopSignals stop;  // before any thread starts
 
   fs::path data_dir = flags.engine.data_dir;
-  std::error_code ec;
-  fs::create_directories(data_dir, ec);
-  if (ec) {
-    fmt::print(stderr, "wow serve: cannot create the data directory {}: {}\n", data_dir.string(), ec.message());
+  if (Status s = PrivateDataDir(data_dir); !s.ok()) {
+    fmt::print(stderr, "wow serve: {}\n", s.message());
     return kExitFailed;
   }
-  auto store = controller::Store::Open(data_dir);
+  controller::StoreOptions store_options;
+  store_options.activation_retention = std::chrono::hours(flags.activation_retention_hours);
+  store_options.max_activations_stored = flags.max_activations_stored;
+  auto store = controller::Store::Open(data_dir, store_options);
   if (!store.ok()) {
     fmt::print(stderr, "wow serve: {}\n", store.status().ToString());
     return kExitFailed;
@@ -165,9 +207,11 @@ int RunServe(const ServeFlags& flags) {
   fmt::print("{}\n", (*server)->bound_address());
   fmt::print("wsk property set --apihost http://{} --auth {}\n", (*server)->bound_address(), *credential);
   std::fflush(stdout);
-  fmt::print(stderr, "wow serve: listening on http://{} (engine {}, data dir {}, keep-alive {} ms, budget {} MiB)\n",
+  fmt::print(stderr,
+             "wow serve: listening on http://{} (engine {}, data dir {}, keep-alive {} ms, budget {} MiB, "
+             "activations kept {} h / {})\n",
              (*server)->bound_address(), options.engine, data_dir.string(), flags.keep_alive_ms,
-             invoker_options.memory_budget_bytes >> 20);
+             invoker_options.memory_budget_bytes >> 20, flags.activation_retention_hours, flags.max_activations_stored);
 
   fmt::print(stderr, "wow serve: {} received, finishing running activations\n", stop.Wait());
   (*server)->Stop();        // no new requests; answers in flight go out

@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <openssl/rand.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -19,6 +22,7 @@
 
 #include "common/files.h"
 #include "common/json.h"
+#include "common/sha256.h"
 
 namespace wow::controller {
 
@@ -36,23 +40,46 @@ constexpr uint64_t kCompactSlack = 64 << 10;
 // The most records one transaction takes (the writer takes everything queued
 // up to this when it has fallen behind).
 constexpr size_t kMaxBatch = 8192;
+// The most activations one prune transaction deletes (the writer goes back
+// to committing records between two).
+constexpr size_t kPruneBatch = 1000;
+// Mode of every file the store writes, and of the directory it creates.
+constexpr mode_t kFileMode = 0600;
+constexpr mode_t kDirMode = 0700;
+// Random bytes of a subject's salt (stored as hex).
+constexpr size_t kSaltBytes = 16;
 
 // ---- schema
 
-// Migration N takes user_version N-1 to N. Append; never edit a shipped one.
-constexpr const char* kMigrations[] = {
+Status HashPlainKeys(sqlite3* db);
+
+// Migration N takes user_version N-1 to N: its SQL, then its C++ step if
+// any; the runner then sets user_version. Append; never edit a shipped one.
+struct Migration {
+  const char* sql;
+  Status (*then)(sqlite3* db);
+};
+constexpr Migration kMigrations[] = {
     // 1: the first schema.
-    "CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,"
-    "  namespace TEXT NOT NULL);"
-    "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
-    "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
-    "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
-    "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
-    // activation_id completes the order, so that pages (skip) are stable and
-    // ORDER BY needs no sort.
-    "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
-    "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
-    "PRAGMA user_version = 1;",
+    {"CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,"
+     "  namespace TEXT NOT NULL);"
+     "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+     "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
+     "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
+     "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
+     // activation_id completes the order, so that pages (skip) are stable and
+     // ORDER BY needs no sort.
+     "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
+     "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
+     "PRAGMA user_version = 1;",
+     nullptr},
+    // 2: keys as salted hashes (HashPlainKeys moves the rows and drops the
+    // old table); the oldest activations first, for retention.
+    {"ALTER TABLE subjects RENAME TO subjects_v1;"
+     "CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL,"
+     "  name TEXT NOT NULL, namespace TEXT NOT NULL);"
+     "CREATE INDEX activations_by_start ON activations(start);",
+     HashPlainKeys},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -63,6 +90,95 @@ Status SqlError(sqlite3* db, std::string_view what) {
 
 Status ErrnoError(std::string_view what, const fs::path& path, int err) {
   return Status::IoError(fmt::format("store: cannot {} {}: {}", what, path.string(), std::strerror(err)));
+}
+
+// ---- files
+
+// Narrows `path` to `mode` when it exists, is ours and allows more (a file
+// written by an older wow).
+Status NarrowMode(const fs::path& path, mode_t mode) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno == ENOENT ? Status::Ok() : ErrnoError("stat", path, errno);
+  if ((st.st_mode & 07777 & ~mode) == 0 || st.st_uid != ::geteuid()) return Status::Ok();
+  if (::chmod(path.c_str(), mode) != 0) return ErrnoError("chmod", path, errno);
+  return Status::Ok();
+}
+
+// open(2) that creates with kFileMode and narrows an existing file to it.
+int OpenPrivate(const fs::path& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, kFileMode);
+  if (fd < 0) return fd;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && (st.st_mode & 07777 & ~kFileMode) != 0 && st.st_uid == ::geteuid()) {
+    (void)::fchmod(fd, kFileMode);
+  }
+  return fd;
+}
+
+// ---- credentials
+
+// The key's hash as stored: SHA-256 over the salt's hex text and the key.
+// Keys are 64 random characters (about 380 bits), so a fast hash is enough:
+// a slow KDF only helps low-entropy passwords. The salt makes equal keys
+// hash differently.
+std::string KeyHash(std::string_view salt, std::string_view key) {
+  std::string input;
+  input.reserve(salt.size() + key.size());
+  input.append(salt).append(key);
+  return Sha256Hex(input);
+}
+
+Result<std::string> NewSalt() {
+  unsigned char bytes[kSaltBytes];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Internal("store: no random bytes for a salt");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+// Migration 2's step: every plain key of subjects_v1 becomes a salt and a
+// hash in subjects, then subjects_v1 is dropped. The caller has turned on
+// secure_delete, so the freed pages holding the plain keys are zeroed.
+Status HashPlainKeys(sqlite3* db) {
+  sqlite3_stmt* read = nullptr;
+  sqlite3_stmt* write = nullptr;
+  Status st;
+  if (sqlite3_prepare_v2(db, "SELECT uuid, key, name, namespace FROM subjects_v1", -1, &read, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "INSERT INTO subjects(uuid, salt, key_hash, name, namespace) VALUES(?1, ?2, ?3, ?4, ?5)",
+                         -1, &write, nullptr) != SQLITE_OK) {
+    st = SqlError(db, "hashing the stored keys");
+  }
+  auto text = [&](int i) {
+    const char* p = reinterpret_cast<const char*>(sqlite3_column_text(read, i));
+    return std::string(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(read, i)));
+  };
+  int rc = SQLITE_DONE;
+  while (st.ok() && (rc = sqlite3_step(read)) == SQLITE_ROW) {
+    auto salt = NewSalt();
+    if (!salt.ok()) {
+      st = salt.status();
+      break;
+    }
+    std::string uuid = text(0), hash = KeyHash(*salt, text(1)), name = text(2), ns = text(3);
+    sqlite3_bind_text(write, 1, uuid.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(write, 2, salt->c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(write, 3, hash.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(write, 4, name.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(write, 5, ns.c_str(), -1, SQLITE_STATIC);
+    if (sqlite3_step(write) != SQLITE_DONE) st = SqlError(db, fmt::format("hashing the key of subject {}", uuid));
+    sqlite3_reset(write);
+  }
+  if (st.ok() && rc != SQLITE_DONE) st = SqlError(db, "reading the stored keys");
+  sqlite3_finalize(read);
+  sqlite3_finalize(write);
+  if (st.ok() && sqlite3_exec(db, "DROP TABLE subjects_v1", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    st = SqlError(db, "dropping the plain keys");
+  }
+  return st;
 }
 
 // An open database; closed after its statements (declared after it) are
@@ -363,10 +479,13 @@ class Store::Impl {
 
   Status Open() {
     std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) return Status::IoError(fmt::format("store: cannot create {}: {}", dir_.string(), ec.message()));
+    if (!fs::exists(dir_, ec)) {
+      if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path(), ec);
+      if (ec) return Status::IoError(fmt::format("store: cannot create {}: {}", dir_.string(), ec.message()));
+      if (::mkdir(dir_.c_str(), kDirMode) != 0 && errno != EEXIST) return ErrnoError("create", dir_, errno);
+    }
     fs::path lock_path = dir_ / "store.lock";
-    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    lock_fd_ = OpenPrivate(lock_path, O_RDWR | O_CREAT);
     if (lock_fd_ < 0) return ErrnoError("open", lock_path, errno);
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
@@ -376,12 +495,25 @@ class Store::Impl {
       return ErrnoError("lock", lock_path, errno);
     }
     fs::path db_path = dir_ / "wow.db";
+    // The database is created here, private, and SQLite gives its -wal and
+    // -shm the database's mode. Files an older wow left wider are narrowed.
+    for (const char* suffix : {"-wal", "-shm"}) {
+      fs::path p = db_path;
+      p += suffix;
+      WOW_RETURN_IF_ERROR(NarrowMode(p, kFileMode));
+    }
+    WOW_RETURN_IF_ERROR(NarrowMode(old_journal_path_, kFileMode));
+    if (int fd = OpenPrivate(db_path, O_RDWR | O_CREAT); fd >= 0) {
+      ::close(fd);
+    } else {
+      return ErrnoError("create", db_path, errno);
+    }
     WOW_RETURN_IF_ERROR(wdb_.Open(db_path));
     WOW_RETURN_IF_ERROR(Migrate());
     WOW_RETURN_IF_ERROR(db_.Open(db_path));
     WOW_RETURN_IF_ERROR(Prepare());
     WOW_RETURN_IF_ERROR(Recover());
-    journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    journal_fd_ = OpenPrivate(journal_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
     if (journal_fd_ < 0) return ErrnoError("open", journal_path_, errno);
     writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
@@ -391,9 +523,11 @@ class Store::Impl {
 
   Status PutSubject(const Subject& s) {
     if (s.uuid.empty()) return Status::InvalidArgument("subject without a uuid");
+    WOW_ASSIGN_OR_RETURN(std::string salt, NewSalt());
+    std::string hash = KeyHash(salt, s.key);
     std::lock_guard<std::mutex> lock(db_mu_);
     Use u(put_subject_);
-    u.Text(1, s.uuid).Text(2, s.key).Text(3, s.name).Text(4, s.namespace_);
+    u.Text(1, s.uuid).Text(2, salt).Text(3, hash).Text(4, s.name).Text(5, s.namespace_);
     if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), fmt::format("storing subject {}", s.uuid));
     return Status::Ok();
   }
@@ -413,9 +547,9 @@ class Store::Impl {
     int rc = u.Step();
     if (rc == SQLITE_DONE) return std::optional<Subject>();
     if (rc != SQLITE_ROW) return SqlError(db_.get(), "reading a subject");
-    Subject s = SubjectRow(u);
-    if (!ConstantTimeEquals(s.key, key)) return std::optional<Subject>();
-    return std::optional<Subject>(std::move(s));
+    if (!ConstantTimeEquals(KeyHash(u.ColumnText(1), key), u.ColumnText(2))) return std::optional<Subject>();
+    return std::optional<Subject>(
+        Subject{std::string(u.ColumnText(0)), key, std::string(u.ColumnText(3)), std::string(u.ColumnText(4))});
   }
 
   Result<std::vector<Subject>> ListSubjects() {
@@ -423,7 +557,10 @@ class Store::Impl {
     Use u(list_subjects_);
     std::vector<Subject> out;
     int rc;
-    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(SubjectRow(u));
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      out.push_back(
+          Subject{std::string(u.ColumnText(0)), {}, std::string(u.ColumnText(1)), std::string(u.ColumnText(2))});
+    }
     if (rc != SQLITE_DONE) return SqlError(db_.get(), "listing subjects");
     return out;
   }
@@ -527,9 +664,7 @@ class Store::Impl {
     rec->cols = std::move(cols);
 
     std::unique_lock<std::mutex> lock(mu_);
-    if (options_.max_pending > 0 && queue_.size() >= options_.max_pending) {
-      space_cv_.wait(lock, [&] { return queue_.size() < options_.max_pending || stop_ || writer_failing_; });
-    }
+    if (QueueFullLocked()) space_cv_.wait(lock, [&] { return !QueueFullLocked() || stop_ || writer_failing_; });
     Status journaled = AppendLocked(rec->line);
     rec->seq = ++last_seq_;
     rec->gen = gen_;
@@ -537,6 +672,7 @@ class Store::Impl {
     inflight_.erase(rec->cols.id);
     RecordPtr ptr = std::move(rec);
     pending_[ptr->cols.id] = ptr;
+    queue_bytes_ += ptr->line.size();
     queue_.push_back(std::move(ptr));
     // The writer waits either for a first record (to start the interval) or
     // for a full batch.
@@ -673,6 +809,7 @@ class Store::Impl {
   size_t recovered() const { return recovered_; }
   size_t interrupted() const { return interrupted_; }
   size_t skipped() const { return skipped_; }
+  uint64_t pruned() const { return pruned_.load(); }
 
  private:
   static int64_t SqlCount(size_t n) {
@@ -680,11 +817,6 @@ class Store::Impl {
                                                                         : static_cast<int64_t>(n);
   }
   static int64_t SqlLimit(size_t limit) { return limit == 0 ? -1 : SqlCount(limit); }
-
-  static Subject SubjectRow(const Use& u) {
-    return Subject{std::string(u.ColumnText(0)), std::string(u.ColumnText(1)), std::string(u.ColumnText(2)),
-                   std::string(u.ColumnText(3))};
-  }
 
   Status Migrate() {
     auto version = [&]() -> Result<int> {
@@ -704,17 +836,25 @@ class Store::Impl {
       return Status::IoError(
           fmt::format("store: the database's schema version {} is newer than this wow's ({})", v, kSchemaVersion));
     }
+    // Deleted content is overwritten with zeros (the plain keys of version
+    // 1; Debian's SQLite does so by default), and the WAL is emptied into the
+    // database after the migration.
+    WOW_RETURN_IF_ERROR(wdb_.Exec("PRAGMA secure_delete=ON", "setting pragmas"));
     // Another process may be migrating too: re-read under the write lock.
     WOW_RETURN_IF_ERROR(wdb_.Exec("BEGIN IMMEDIATE", "starting the schema migration"));
     auto migrated = [&]() -> Status {
       WOW_ASSIGN_OR_RETURN(int current, version());
       for (int i = current; i < kSchemaVersion; ++i) {
-        WOW_RETURN_IF_ERROR(wdb_.Exec(kMigrations[i], fmt::format("migrating the schema to version {}", i + 1)));
+        std::string what = fmt::format("migrating the schema to version {}", i + 1);
+        WOW_RETURN_IF_ERROR(wdb_.Exec(kMigrations[i].sql, what));
+        if (kMigrations[i].then) WOW_RETURN_IF_ERROR(kMigrations[i].then(wdb_.get()).WithContext(what));
+        WOW_RETURN_IF_ERROR(wdb_.Exec(fmt::format("PRAGMA user_version = {}", i + 1).c_str(), what));
       }
       return wdb_.Exec("COMMIT", "committing the schema migration");
     }();
     if (!migrated.ok()) sqlite3_exec(wdb_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    return migrated;
+    WOW_RETURN_IF_ERROR(migrated);
+    return wdb_.Exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing the schema migration");
   }
 
   Status Prepare() {
@@ -723,9 +863,10 @@ class Store::Impl {
       sqlite3* db;
       const char* sql;
     } statements[] = {
-        {put_subject_, db_.get(), "INSERT OR REPLACE INTO subjects(uuid, key, name, namespace) VALUES(?1, ?2, ?3, ?4)"},
-        {get_subject_, db_.get(), "SELECT uuid, key, name, namespace FROM subjects WHERE uuid = ?1"},
-        {list_subjects_, db_.get(), "SELECT uuid, key, name, namespace FROM subjects ORDER BY uuid"},
+        {put_subject_, db_.get(),
+         "INSERT OR REPLACE INTO subjects(uuid, salt, key_hash, name, namespace) VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {get_subject_, db_.get(), "SELECT uuid, salt, key_hash, name, namespace FROM subjects WHERE uuid = ?1"},
+        {list_subjects_, db_.get(), "SELECT uuid, name, namespace FROM subjects ORDER BY uuid"},
         {delete_other_subjects_, db_.get(), "DELETE FROM subjects WHERE namespace = ?1 AND uuid <> ?2"},
         {insert_action_, db_.get(), "INSERT INTO actions(namespace, name, doc, updated) VALUES(?1, ?2, ?3, ?4)"},
         {replace_action_, db_.get(),
@@ -751,6 +892,13 @@ class Store::Impl {
          "INSERT OR REPLACE INTO activations(activation_id, namespace, name, start, doc) VALUES(?1, ?2, ?3, ?4, ?5)"},
         {w_insert_missing_, wdb_.get(),
          "INSERT OR IGNORE INTO activations(activation_id, namespace, name, start, doc) VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {w_count_, wdb_.get(), "SELECT COUNT(*) FROM activations"},
+        {w_prune_older_, wdb_.get(),
+         "DELETE FROM activations WHERE rowid IN "
+         "(SELECT rowid FROM activations WHERE start < ?1 ORDER BY start LIMIT ?2)"},
+        // The rowid grows with each insert: the first written go first.
+        {w_prune_oldest_, wdb_.get(),
+         "DELETE FROM activations WHERE rowid IN (SELECT rowid FROM activations ORDER BY rowid LIMIT ?1)"},
     };
     for (auto& s : statements) WOW_RETURN_IF_ERROR(s.stmt.Prepare(s.db, s.sql));
     return Status::Ok();
@@ -904,7 +1052,7 @@ class Store::Impl {
   // all committed yet); otherwise it is replaced atomically.
   Status ReplaceJournalLocked(bool keep_old) {
     std::string carried = InflightLines();
-    int fd = ::open(tmp_journal_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    int fd = OpenPrivate(tmp_journal_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
     if (fd < 0) return ErrnoError("create", tmp_journal_path_, errno);
     Status st = WriteAll(fd, carried, tmp_journal_path_);
     if (st.ok() && keep_old && ::rename(journal_path_.c_str(), old_journal_path_.c_str()) != 0) {
@@ -937,9 +1085,21 @@ class Store::Impl {
     std::unique_lock<std::mutex> lock(mu_);
     std::chrono::milliseconds backoff{0};
     while (true) {
+      if (!stop_ && PruneDue()) {
+        // One prune transaction, then the records again.
+        lock.unlock();
+        Status pruned = PruneOnce();
+        lock.lock();
+        if (!pruned.ok()) writer_error_ = pruned;
+      }
       if (queue_.empty()) {
         if (stop_) break;
-        work_cv_.wait(lock);
+        if (PruneDue()) continue;
+        if (PruneEnabled()) {
+          work_cv_.wait_until(lock, next_prune_);
+        } else {
+          work_cv_.wait(lock);
+        }
         continue;
       }
       if (!stop_ && flush_waiters_ == 0 && queue_.size() < options_.batch_size) {
@@ -952,14 +1112,22 @@ class Store::Impl {
       size_t n = std::min(queue_.size(), std::max(options_.batch_size, kMaxBatch));
       std::vector<RecordPtr> batch(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+      uint64_t batch_bytes = 0;
+      for (const RecordPtr& r : batch) batch_bytes += r->line.size();
+      queue_bytes_ -= batch_bytes;
       space_cv_.notify_all();
       lock.unlock();
       Status dropped;
+      uint64_t inserted = 0;
       Status st = InTransaction("a batch of activation records", [&]() -> Status {
+        inserted = 0;
         for (const RecordPtr& r : batch) {
           int rc = SQLITE_OK;
           Status s = InsertActivation(w_insert_, r->cols, r->Json(), &rc);
-          if (s.ok()) continue;
+          if (s.ok()) {
+            ++inserted;
+            continue;
+          }
           // One bad record must not block all the others forever.
           if (!RecordIsAtFault(rc)) return s;
           dropped = s;
@@ -971,6 +1139,7 @@ class Store::Impl {
       if (!st.ok()) {
         // Keep the records (they are still journaled) and retry later.
         queue_.insert(queue_.begin(), batch.begin(), batch.end());
+        queue_bytes_ += batch_bytes;
         writer_error_ = st;
         ++writer_failures_;
         writer_failing_ = true;
@@ -983,6 +1152,7 @@ class Store::Impl {
       }
       backoff = std::chrono::milliseconds(0);
       writer_failing_ = false;
+      if (stored_) *stored_ += inserted;  // an upper bound: a replaced record counts too
       for (const RecordPtr& r : batch) {
         auto it = pending_.find(r->cols.id);
         if (it != pending_.end() && it->second == r) pending_.erase(it);
@@ -992,6 +1162,85 @@ class Store::Impl {
       MaintainJournalLocked();
       done_cv_.notify_all();
     }
+  }
+
+  // ---- retention (the writer thread only)
+
+  bool PruneEnabled() const { return options_.activation_retention.count() > 0 || options_.max_activations_stored > 0; }
+
+  // How far past max_activations_stored the count may go before the writer
+  // prunes without waiting for the next round: 1%, at most kPruneBatch.
+  uint64_t CountSlack() const { return std::min<uint64_t>(kPruneBatch, options_.max_activations_stored / 100); }
+
+  bool PruneDue() const {
+    if (!PruneEnabled()) return false;
+    if (prune_more_ || Clock::now() >= next_prune_) return true;
+    return options_.max_activations_stored > 0 && stored_ && *stored_ > options_.max_activations_stored + CountSlack();
+  }
+
+  // Deletes up to kPruneBatch activations past their retention in one
+  // transaction: by age (their start), then beyond the count the first
+  // written (a long-running activation, written when it completes, is not
+  // the first to go).
+  Status PruneOnce() {
+    uint64_t deleted = 0;
+    std::optional<uint64_t> stored;
+    Status st = InTransaction("pruning activations", [&]() -> Status {
+      deleted = 0;
+      stored.reset();
+      if (options_.activation_retention.count() > 0) {
+        int64_t cutoff = NowMs() - static_cast<int64_t>(options_.activation_retention.count());
+        Use u(w_prune_older_);
+        u.Int(1, cutoff).Int(2, static_cast<int64_t>(kPruneBatch));
+        if (u.Step() != SQLITE_DONE) return SqlError(wdb_.get(), "pruning activations by age");
+        deleted += static_cast<uint64_t>(sqlite3_changes(wdb_.get()));
+      }
+      if (options_.max_activations_stored > 0 && deleted < kPruneBatch) {
+        uint64_t n = 0;
+        {
+          Use c(w_count_);
+          if (c.Step() != SQLITE_ROW) return SqlError(wdb_.get(), "counting activations");
+          n = static_cast<uint64_t>(c.ColumnInt(0));
+        }
+        if (n > options_.max_activations_stored) {
+          Use u(w_prune_oldest_);
+          u.Int(1,
+                static_cast<int64_t>(std::min<uint64_t>(n - options_.max_activations_stored, kPruneBatch - deleted)));
+          if (u.Step() != SQLITE_DONE) return SqlError(wdb_.get(), "pruning activations by count");
+          uint64_t changed = static_cast<uint64_t>(sqlite3_changes(wdb_.get()));
+          deleted += changed;
+          n -= std::min(n, changed);
+        }
+        stored = n;
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) {
+      // Retried at the next round (the count too: no trigger until then).
+      prune_more_ = false;
+      stored_.reset();
+      next_prune_ = Clock::now() + options_.prune_interval;
+      return st;
+    }
+    pruned_ += deleted;
+    if (stored) {
+      stored_ = stored;
+    } else if (stored_) {
+      *stored_ -= std::min(*stored_, deleted);
+    }
+    prune_more_ = deleted > 0 && (deleted >= kPruneBatch || (stored && *stored > options_.max_activations_stored));
+    if (!prune_more_) {
+      next_prune_ = Clock::now() + options_.prune_interval;
+      // Over the count yet nothing deleted (cannot happen): no count trigger
+      // before the next round, rather than a busy loop.
+      if (stored_ && *stored_ > options_.max_activations_stored + CountSlack()) stored_.reset();
+    }
+    return Status::Ok();
+  }
+
+  bool QueueFullLocked() const {
+    return (options_.max_pending > 0 && queue_.size() >= options_.max_pending) ||
+           (options_.max_pending_bytes > 0 && queue_bytes_ >= options_.max_pending_bytes);
   }
 
   const fs::path dir_;
@@ -1010,6 +1259,14 @@ class Store::Impl {
   // The writer's connection: Open, then only the writer thread.
   Connection wdb_;
   Statement w_begin_, w_commit_, w_rollback_, w_insert_, w_insert_missing_;
+  Statement w_count_, w_prune_older_, w_prune_oldest_;
+  // Retention: the next round (at once after Open), whether the last prune
+  // left more to delete, the number of activations stored (exact after a
+  // count, an upper bound after inserts; unknown before the first count).
+  Clock::time_point next_prune_ = Clock::time_point::min();
+  bool prune_more_ = false;
+  std::optional<uint64_t> stored_;
+  std::atomic<uint64_t> pruned_{0};
 
   // Journal, pending records and the writer's state.
   std::mutex mu_;
@@ -1024,6 +1281,7 @@ class Store::Impl {
   size_t old_outstanding_ = 0;                          // queued records whose line is in the old journal
   std::unordered_map<std::string, RecordPtr> pending_;  // by id: queued or being committed
   std::deque<RecordPtr> queue_;                         // not yet taken by the writer, by seq
+  uint64_t queue_bytes_ = 0;                            // the lines of the records in queue_
   std::unordered_map<std::string, Accepted> inflight_;  // accepted, not completed
   uint64_t last_seq_ = 0;
   uint64_t committed_through_ = 0;
@@ -1087,5 +1345,6 @@ Status Store::Flush() { return impl_->Flush(); }
 size_t Store::recovered() const { return impl_->recovered(); }
 size_t Store::interrupted() const { return impl_->interrupted(); }
 size_t Store::skipped() const { return impl_->skipped(); }
+uint64_t Store::pruned() const { return impl_->pruned(); }
 
 }  // namespace wow::controller

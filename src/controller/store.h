@@ -24,6 +24,22 @@
 // into the new journal) and deleted as soon as every record it holds is
 // committed. Recovery reads `.old`, then the journal, and skips unreadable
 // lines (a torn last line after kill -9).
+//
+// Files: Open creates `dir` with mode 0700 when it does not exist, and every
+// file the store writes in it (wow.db and SQLite's -wal/-shm, which copy the
+// database's mode, the journals, store.lock) is created 0600; an existing
+// one left wider by an older wow is narrowed to 0600 on Open. Keys are not
+// stored: a subject row holds a per-subject random salt and SHA-256(salt ||
+// key) (schema version 2; a version-1 database with plain keys is migrated
+// on Open and the plain keys' pages are zeroed).
+//
+// Retention: the batch writer deletes activations whose `start` is older
+// than `activation_retention`, and beyond `max_activations_stored` the ones
+// written to the database first, in transactions of at most 1,000 rows
+// between its batches, at start-up and then every `prune_interval`. Only
+// committed records are deleted: an activation still running (accepted, not
+// completed) is in the journal, not in the database, and its record is
+// written when it completes.
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -49,9 +65,29 @@ struct StoreOptions {
   // CompleteActivation waits while this many records are queued (the batch
   // writer has fallen behind); 0 = never wait. Memory stays bounded.
   size_t max_pending = 20'000;
+  // ... or while the queued records' JSON adds up to this many bytes (64 MiB;
+  // 0 = no byte bound). A record is admitted whenever the queue is below both
+  // bounds, so one record may exceed this. The batch being written (taken
+  // from the queue, at most 8,192 records) is on top of it. While the writer
+  // is failing (database errors) callers do not wait, as with max_pending:
+  // the records are journaled, and the queue grows until the writer recovers.
+  uint64_t max_pending_bytes = 64ull << 20;
+  // Activations whose `start` is older than this are deleted; 0 = kept
+  // forever. Default 168 hours (7 days).
+  std::chrono::milliseconds activation_retention = std::chrono::hours(168);
+  // At most this many activations are kept (the last written); 0 = no
+  // limit. Default 100,000. Between two prune rounds the database may hold
+  // up to 1% (at most 1,000) more before the writer prunes without waiting
+  // for the next round.
+  size_t max_activations_stored = 100'000;
+  // How often the writer prunes by age and count (it also prunes at once
+  // after Open). Default 1 minute.
+  std::chrono::milliseconds prune_interval{60'000};
 };
 
-// A subject: the credential `uuid:key` and the namespace it owns.
+// A subject: the credential `uuid:key` and the namespace it owns. The store
+// keeps only a salted hash of `key`: subjects read back (ListSubjects) have
+// an empty key; Authenticate returns the key it was given.
 struct Subject {
   std::string uuid;
   std::string key;
@@ -91,8 +127,10 @@ class Store {
   // Puts `subject` and removes every other credential of its namespace (a
   // replaced credential stops working).
   Status SetOnlySubject(const Subject& subject);
-  // The subject whose uuid and key match, if any (constant-time key compare).
+  // The subject whose uuid and key match, if any (the salted hashes are
+  // compared in constant time).
   Result<std::optional<Subject>> Authenticate(const std::string& uuid, const std::string& key);
+  // By uuid; without their keys (see Subject).
   Result<std::vector<Subject>> ListSubjects();
 
   // ---- actions (synchronous)
@@ -133,6 +171,9 @@ class Store {
   size_t interrupted() const;
   // Journal lines Open could not read (a torn last line, corruption).
   size_t skipped() const;
+  // Activations the writer has deleted by retention (age or count) since
+  // Open.
+  uint64_t pruned() const;
 
   class Impl;
 

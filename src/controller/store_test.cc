@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,15 +26,24 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+// The tests of other features keep every record (their `start` times are
+// from 1970).
+StoreOptions KeepAll() {
+  StoreOptions o;
+  o.activation_retention = std::chrono::milliseconds(0);
+  o.max_activations_stored = 0;
+  return o;
+}
+
 // Records stay pending until Flush (or the destructor).
 StoreOptions Lazy() {
-  StoreOptions o;
+  StoreOptions o = KeepAll();
   o.batch_interval = std::chrono::hours(1);
   o.batch_size = 1'000'000;
   return o;
 }
 
-std::unique_ptr<Store> OpenStore(const fs::path& dir, StoreOptions options = {}) {
+std::unique_ptr<Store> OpenStore(const fs::path& dir, StoreOptions options = KeepAll()) {
   auto store = Store::Open(dir, options);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return store.ok() ? std::move(store).value() : nullptr;
@@ -164,11 +174,15 @@ TEST(StoreTest, SubjectsAuthenticate) {
   EXPECT_FALSE(store->Authenticate("uuid-1", "secret-key")->has_value());
   EXPECT_TRUE(store->Authenticate("uuid-1", "new-key")->has_value());
 
+  EXPECT_EQ((*store->Authenticate("uuid-1", "new-key"))->key, "new-key");
+
   auto all = store->ListSubjects();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].uuid, "uuid-1");
+  EXPECT_EQ((*all)[0].name, "guest");
   EXPECT_EQ((*all)[1].namespace_, "alice-ns");
+  EXPECT_EQ((*all)[1].key, "") << "keys are not stored";
 
   store.reset();
   store = OpenStore(dir.path());
@@ -288,7 +302,7 @@ TEST(StoreTest, ActivationVisibleAtOnceThenCommitted) {
 
 TEST(StoreTest, BatchWriterCommitsOnItsOwn) {
   TempDir dir;
-  StoreOptions o;
+  StoreOptions o = KeepAll();
   o.batch_interval = std::chrono::milliseconds(5);
   auto store = OpenStore(dir.path(), o);
   ASSERT_TRUE(store);
@@ -565,7 +579,7 @@ TEST(StoreTest, TornAndCorruptJournalLinesAreSkipped) {
 
 TEST(StoreTest, JournalStaysBoundedUnderLoad) {
   TempDir dir;
-  StoreOptions o;
+  StoreOptions o = KeepAll();
   o.journal_rotate_bytes = 256 << 10;
   // This loop produces faster than the writer commits: the journal holds
   // what is not committed yet, so the backlog bounds it.
@@ -616,7 +630,7 @@ TEST(StoreTest, JournalStaysBoundedUnderLoad) {
 
 TEST(StoreTest, ConcurrentCompletesFromEightThreads) {
   TempDir dir;
-  StoreOptions o;
+  StoreOptions o = KeepAll();
   o.batch_size = 64;
   auto store = OpenStore(dir.path(), o);
   ASSERT_TRUE(store);
@@ -730,14 +744,261 @@ TEST(StoreTest, NewerSchemaOrNotADatabaseIsRefused) {
 TEST(StoreTest, SchemaHasTheIndexedColumns) {
   TempDir dir;
   ASSERT_TRUE(OpenStore(dir.path()));
-  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 1);
+  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 2);
   EXPECT_EQ(
       SqlCount(dir.path(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'activations_by_%'"),
-      2);
+      3);
+  EXPECT_EQ(SqlCount(dir.path(),
+                     "SELECT COUNT(*) FROM pragma_table_info('subjects') "
+                     "WHERE name IN ('uuid', 'salt', 'key_hash', 'name', 'namespace')"),
+            5);
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM pragma_table_info('subjects') WHERE name = 'key'"), 0);
   EXPECT_EQ(SqlCount(dir.path(),
                      "SELECT COUNT(*) FROM pragma_table_info('activations') "
                      "WHERE name IN ('activation_id', 'namespace', 'name', 'start', 'doc')"),
             5);
+}
+
+// ---- private files and keys
+
+// The regular files under `dir` whose mode lets anyone but the owner in.
+std::vector<std::string> OpenToOthers(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0) continue;
+    if ((st.st_mode & 0077) != 0) out.push_back(fmt::format("{} {:o}", entry.path().string(), st.st_mode & 07777));
+  }
+  return out;
+}
+
+mode_t Mode(const fs::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+// umask 0 while alive: files get exactly the mode they are created with.
+struct NoUmask {
+  mode_t old = ::umask(0);
+  ~NoUmask() { ::umask(old); }
+};
+
+TEST(StoreTest, DirectoryAndEveryFileArePrivate) {
+  TempDir parent;
+  const fs::path dir = parent.path() / "nested" / "data";
+  NoUmask no_umask;
+  auto store = OpenStore(dir, Lazy());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(Mode(dir), 0700u);
+  ASSERT_TRUE(store->PutSubject({"uuid-1", "secret-key", "guest", "guest"}).ok());
+  ASSERT_TRUE(store->AcceptActivation("running", "guest", "n", 1).ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("a{}", i), "guest", "n", i)).ok());
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  for (const char* name : {"wow.db", "wow.db-wal", "wow.db-shm", "activations.journal", "store.lock"}) {
+    EXPECT_TRUE(fs::exists(dir / name)) << name;
+  }
+  EXPECT_EQ(OpenToOthers(parent.path() / "nested" / "data"), std::vector<std::string>{});
+  store.reset();
+  EXPECT_EQ(OpenToOthers(dir), std::vector<std::string>{});
+
+  // Files an older wow left 0644 are narrowed on Open, the journal's too.
+  for (const auto& entry : fs::directory_iterator(dir)) ::chmod(entry.path().c_str(), 0644);
+  ::chmod(dir.c_str(), 0755);
+  store = OpenStore(dir, Lazy());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(OpenToOthers(dir), std::vector<std::string>{});
+  EXPECT_EQ(Mode(dir), 0755u) << "the store narrows its files; the caller decides about an existing directory";
+}
+
+bool FileHas(const fs::path& p, std::string_view needle) {
+  auto bytes = ReadFile(p);
+  return bytes.ok() && bytes->find(needle) != std::string::npos;
+}
+
+bool AnyDatabaseFileHas(const fs::path& dir, std::string_view needle) {
+  return FileHas(dir / "wow.db", needle) || FileHas(dir / "wow.db-wal", needle);
+}
+
+TEST(StoreTest, KeysAreStoredAsSaltedHashes) {
+  TempDir dir;
+  const std::string key = "Kq3" + std::string(58, 'z') + "Xy9";
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->PutSubject({"uuid-1", key, "guest", "guest"}).ok());
+  ASSERT_TRUE(store->PutSubject({"uuid-2", key, "other", "other"}).ok());
+  EXPECT_FALSE(AnyDatabaseFileHas(dir.path(), key)) << "the key is in the database in plain text";
+  EXPECT_TRUE(store->Authenticate("uuid-1", key)->has_value());
+  EXPECT_FALSE(store->Authenticate("uuid-1", key + "x")->has_value());
+  EXPECT_FALSE(store->Authenticate("uuid-1", key.substr(1))->has_value());
+  // Per-subject salts: the same key hashes differently.
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(DISTINCT key_hash) FROM subjects"), 2);
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(DISTINCT salt) FROM subjects"), 2);
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT length(key_hash) FROM subjects WHERE uuid = 'uuid-1'"), 64);
+  store.reset();
+  EXPECT_FALSE(AnyDatabaseFileHas(dir.path(), key));
+}
+
+TEST(StoreTest, MigratesPlainKeysOfSchemaVersion1) {
+  TempDir dir;
+  const std::string key = "Old" + std::string(58, 'k') + "Key";
+  // A database as the first version wrote it (WAL, plain keys).
+  Sql(dir.path(),
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,"
+      "  namespace TEXT NOT NULL);"
+      "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+      "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
+      "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
+      "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
+      "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
+      "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
+      "PRAGMA user_version = 1;");
+  Sql(dir.path(), "INSERT INTO subjects VALUES('uuid-old', '" + key + "', 'guest', 'guest')");
+  Sql(dir.path(), "INSERT INTO subjects VALUES('uuid-two', 'second-" + key + "', 'alice', 'alice-ns')");
+  Sql(dir.path(),
+      "INSERT INTO activations VALUES('act1', 'guest', 'n', 7, '" + ToJson(Activation("act1", "guest", "n", 7)) + "')");
+  ASSERT_TRUE(AnyDatabaseFileHas(dir.path(), key)) << "the old database should hold the key in plain text";
+
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 2);
+  auto found = store->Authenticate("uuid-old", key);
+  ASSERT_TRUE(found.ok() && found->has_value()) << "the migrated credential does not work";
+  EXPECT_EQ((*found)->namespace_, "guest");
+  EXPECT_TRUE(store->Authenticate("uuid-two", "second-" + key)->has_value());
+  EXPECT_FALSE(store->Authenticate("uuid-old", "second-" + key)->has_value());
+  EXPECT_FALSE(store->Authenticate("uuid-old", "")->has_value());
+  EXPECT_FALSE(AnyDatabaseFileHas(dir.path(), key)) << "the plain key is still in the database's pages";
+  auto act = store->GetActivation("guest", "act1");
+  ASSERT_TRUE(act.ok() && act->has_value()) << "the activations survive the migration";
+
+  store.reset();
+  store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->Authenticate("uuid-old", key)->has_value());
+}
+
+// ---- retention
+
+// Waits (10 s at most) until `done`.
+bool WaitFor(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST(StoreTest, RetentionByCountKeepsTheLastWritten) {
+  TempDir dir;
+  StoreOptions o = KeepAll();
+  o.max_activations_stored = 10;
+  o.prune_interval = std::chrono::milliseconds(10);
+  auto store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  // Running all along, started before every other one.
+  ASSERT_TRUE(store->AcceptActivation("running", "guest", "slow", 0).ok());
+  for (int i = 1; i <= 25; ++i) {
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("a{:02}", i), "guest", "n", i)).ok());
+    if (i % 5 == 0) {
+      ASSERT_TRUE(store->Flush().ok());
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return CommittedActivations(dir.path()) == 10; })) << CommittedActivations(dir.path());
+  EXPECT_EQ(List(*store, Q("guest").Limit(0)),
+            (std::vector<std::string>{"a25", "a24", "a23", "a22", "a21", "a20", "a19", "a18", "a17", "a16"}));
+  EXPECT_EQ(store->pruned(), 15u);
+  // The running one completes now: it is kept, the first written goes.
+  ASSERT_TRUE(store->CompleteActivation(Activation("running", "guest", "slow", 0)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(WaitFor([&] { return store->pruned() == 16u; })) << store->pruned();
+  EXPECT_EQ(CommittedActivations(dir.path()), 10);
+  EXPECT_TRUE(store->GetActivation("guest", "running")->has_value());
+  EXPECT_FALSE(store->GetActivation("guest", "a16")->has_value());
+}
+
+TEST(StoreTest, RetentionByAgeDeletesOnlyOldRecords) {
+  TempDir dir;
+  StoreOptions o = KeepAll();
+  o.activation_retention = std::chrono::hours(1);
+  o.prune_interval = std::chrono::milliseconds(10);
+  auto store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  const int64_t now = NowMs();
+  const int64_t two_hours_ago = now - 2 * 3600 * 1000;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("old{}", i), "guest", "n", two_hours_ago + i)).ok());
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("new{}", i), "guest", "n", now + i)).ok());
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(WaitFor([&] { return CommittedActivations(dir.path()) == 5; })) << CommittedActivations(dir.path());
+  EXPECT_EQ(List(*store, Q("guest").Limit(0)), (std::vector<std::string>{"new4", "new3", "new2", "new1", "new0"}));
+  EXPECT_EQ(store->pruned(), 5u);
+}
+
+TEST(StoreTest, RetentionPrunesAtStartUpInBatches) {
+  TempDir dir;
+  const int64_t old_start = NowMs() - 30 * 24 * 3600 * 1000ll;
+  auto store = OpenStore(dir.path());  // keeps everything
+  ASSERT_TRUE(store);
+  const int kOld = 2500, kNew = 20;  // more than one prune transaction's worth
+  for (int i = 0; i < kOld; ++i) {
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("old{:05}", i), "guest", "n", old_start + i)).ok());
+  }
+  for (int i = 0; i < kNew; ++i) {
+    ASSERT_TRUE(store->CompleteActivation(Activation(fmt::format("new{:05}", i), "guest", "n", NowMs())).ok());
+  }
+  store.reset();
+  ASSERT_EQ(CommittedActivations(dir.path()), kOld + kNew);
+
+  StoreOptions o = KeepAll();
+  o.activation_retention = std::chrono::hours(168);
+  o.max_activations_stored = 15;
+  o.prune_interval = std::chrono::hours(1);  // only the start-up round
+  store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(WaitFor([&] { return CommittedActivations(dir.path()) == 15; })) << CommittedActivations(dir.path());
+  EXPECT_EQ(store->pruned(), uint64_t{kOld + 5});
+  auto left = List(*store, Q("guest").Limit(0));
+  EXPECT_TRUE(std::all_of(left.begin(), left.end(), [](const std::string& id) { return id.rfind("new", 0) == 0; }));
+}
+
+// ---- the pending queue
+
+TEST(StoreTest, PendingQueueIsBoundedByBytes) {
+  TempDir dir;
+  StoreOptions o = Lazy();                                                       // the writer waits for Flush
+  o.max_pending = 0;                                                             // bytes only
+  const size_t line = ToJson(Activation("p000", "guest", "n", 100)).size() + 3;  // "c " ... "\n"
+  o.max_pending_bytes = 10 * line;
+  auto store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  std::atomic<int> completed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (store->CompleteActivation(Activation(fmt::format("p{:03}", i), "guest", "n", 100 + i)).ok()) ++completed;
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return completed.load() == 10; })) << completed.load();
+  // Full: the eleventh waits for the writer (a short look that it stays so).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(completed.load(), 10);
+  // Flushing makes room; everything is written in the end.
+  ASSERT_TRUE(WaitFor([&] {
+    EXPECT_TRUE(store->Flush().ok());
+    return completed.load() == 30;
+  }));
+  producer.join();
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(CommittedActivations(dir.path()), 30);
 }
 
 }  // namespace
