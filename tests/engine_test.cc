@@ -11,10 +11,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +37,7 @@
 #include "wasm/engine.h"
 #include "wasm/engine_factory.h"
 #include "wasm/host_function.h"
+#include "wasm/memory_budget.h"
 #include "wasm/module_reader.h"
 
 namespace wow::wasm {
@@ -788,6 +792,142 @@ TEST_P(EngineTest, FreshInstanceStartsFromInitialState) {
   EXPECT_EQ(CallOn(**b, "bump_global").value, 8u);
   EXPECT_EQ(CallOn(**b, "bump_memory").value, 101u);
   EXPECT_NE((*a)->memory()->base(), (*b)->memory()->base());
+}
+
+// ---------------------------------------------------------------- tables and the memory limit
+
+// Four tables and their grows; "grow_all" returns how many of the four grows
+// by $n were refused.
+constexpr char kTableBomb[] = R"((module
+  (table $t0 0 funcref) (table $t1 0 funcref) (table $t2 0 externref) (table $t3 0 externref)
+  (func (export "grow_all") (param $n i32) (result i32)
+    (i32.add
+      (i32.add (i32.eq (table.grow $t0 (ref.null func) (local.get $n)) (i32.const -1))
+               (i32.eq (table.grow $t1 (ref.null func) (local.get $n)) (i32.const -1)))
+      (i32.add (i32.eq (table.grow $t2 (ref.null extern) (local.get $n)) (i32.const -1))
+               (i32.eq (table.grow $t3 (ref.null extern) (local.get $n)) (i32.const -1)))))
+  (func (export "sizes") (result i32)
+    (i32.add (i32.add (table.size $t0) (table.size $t1)) (i32.add (table.size $t2) (table.size $t3))))))";
+
+// A /proc/self/status field in KiB ("VmRSS", "VmHWM"); 0 when unreadable.
+uint64_t ProcStatusKiB(std::string_view field) {
+  auto status = ReadFile("/proc/self/status");
+  if (!status.ok()) return 0;
+  size_t at = status->find(std::string(field) + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status->c_str() + at + field.size() + 1, nullptr, 10);
+}
+
+// Regression (issue 12, finding 6): tables were outside the memory limit; this
+// module reached 951 MB RSS under a 16 MB limit on AoT (650 MB JIT, 326 MB interp).
+TEST_P(EngineTest, TableGrowBombStopsAtTheMemoryLimit) {
+  auto module = LoadText(kTableBomb);
+  ASSERT_NE(module, nullptr);
+  InstanceOptions options;
+  options.memory_limit_bytes = 16ull << 20;
+  auto instance = module->Instantiate(options);
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  // The high-water mark is reset where the kernel allows it; the bound below
+  // holds either way unless an earlier test peaked far higher.
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+  uint64_t rss_before_kib = ProcStatusKiB("VmRSS");
+  uint64_t hwm_before_kib = ProcStatusKiB("VmHWM");
+  Outcome refused = CallOn(**instance, "grow_all", {I32(10'000'000)});
+  ASSERT_TRUE(refused.status.ok()) << "running out of memory is not a trap: " << refused.status.ToString();
+  EXPECT_EQ(refused.value, 4u) << "every grow by 10M elements is past a 16 MiB limit";
+  EXPECT_TRUE((*instance)->memory_limit_hit());
+  EXPECT_EQ(CallOn(**instance, "sizes").value, 0u) << "refused grows leave the tables unchanged";
+  uint64_t hwm_after_kib = ProcStatusKiB("VmHWM");
+  ASSERT_GT(hwm_after_kib, 0u) << "no VmHWM in /proc/self/status";
+  // Generous: the tables alone would take 10M x 8..24 bytes each (320-960 MB).
+  EXPECT_LT(hwm_after_kib, std::max(hwm_before_kib, rss_before_kib + (128u << 10)))
+      << "VmHWM grew by " << (hwm_after_kib - rss_before_kib) / 1024 << " MiB";
+
+  // A fresh instance under the same limit grows within it.
+  auto fine = module->Instantiate(options);
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  Outcome grown = CallOn(**fine, "grow_all", {I32(1000)});
+  ASSERT_TRUE(grown.status.ok()) << grown.status.ToString();
+  EXPECT_EQ(grown.value, 0u);
+  EXPECT_EQ(CallOn(**fine, "sizes").value, 4000u);
+  EXPECT_FALSE((*fine)->memory_limit_hit());
+}
+
+TEST_P(EngineTest, TableGrowPastTheElementCapIsRefusedWithoutALimit) {
+  auto module = LoadText(kTableBomb);
+  ASSERT_NE(module, nullptr);
+  InstanceOptions options;
+  options.memory_limit_bytes = 0;  // no memory limit: the cap still holds
+  auto instance = module->Instantiate(options);
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  Outcome refused = CallOn(**instance, "grow_all", {I32(static_cast<int32_t>(kMaxTableElements + 1))});
+  ASSERT_TRUE(refused.status.ok()) << refused.status.ToString();
+  EXPECT_EQ(refused.value, 4u);
+  EXPECT_FALSE((*instance)->memory_limit_hit()) << "the cap is not the memory limit";
+  EXPECT_EQ(CallOn(**instance, "sizes").value, 0u);
+}
+
+// Linear memory and tables share one limit: whichever grows last is refused.
+TEST_P(EngineTest, MemoryPlusTablesIsWhatCountsAgainstTheLimit) {
+  auto module = LoadText(R"((module
+    (memory 1) (table $t 0 funcref)
+    (func (export "grow_memory") (param i32) (result i32) (memory.grow (local.get 0)))
+    (func (export "grow_table") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0)))))");
+  ASSERT_NE(module, nullptr);
+  InstanceOptions options;
+  options.memory_limit_bytes = 1ull << 20;  // 16 pages
+  {
+    // Memory up to the limit exactly: then not one table element fits.
+    auto instance = module->Instantiate(options);
+    ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+    EXPECT_EQ(CallOn(**instance, "grow_memory", {I32(15)}).value, 1u);
+    EXPECT_FALSE((*instance)->memory_limit_hit());
+    EXPECT_EQ(CallOn(**instance, "grow_table", {I32(1)}).value, kI32Minus1);
+    EXPECT_TRUE((*instance)->memory_limit_hit());
+  }
+  {
+    // A table of 1000 elements (at most 24 KiB): the memory then stops a page short.
+    auto instance = module->Instantiate(options);
+    ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+    EXPECT_EQ(CallOn(**instance, "grow_table", {I32(1000)}).value, 0u);
+    EXPECT_EQ(CallOn(**instance, "grow_memory", {I32(15)}).value, kI32Minus1);
+    EXPECT_TRUE((*instance)->memory_limit_hit());
+    EXPECT_EQ(CallOn(**instance, "grow_memory", {I32(14)}).value, 1u);
+  }
+}
+
+TEST_P(EngineTest, DeclaredTablesAboveTheLimitFailToInstantiate) {
+  // 3M elements: 24..72 MB whatever an engine's element size.
+  auto module = LoadText("(module (memory 1) (table 3000000 funcref))");
+  ASSERT_NE(module, nullptr);
+  InstanceOptions options;
+  options.memory_limit_bytes = 16ull << 20;
+  auto refused = module->Instantiate(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kResourceExhausted) << refused.status().ToString();
+  const std::string& msg = refused.status().message();
+  EXPECT_TRUE(Contains(msg, "initial memory and tables")) << msg;
+  EXPECT_TRUE(Contains(msg, "limit of 16 MiB")) << msg;
+  // The default limit (256 MiB) holds them.
+  EXPECT_TRUE(module->Instantiate({}).ok());
+}
+
+TEST_P(EngineTest, DeclaredTableAboveTheElementCapFailsToInstantiate) {
+  auto module = LoadText("(module (table 100000000 funcref) (func (export \"f\")))");
+  ASSERT_NE(module, nullptr) << "refused at instantiation, not at load";
+  for (uint64_t limit : {uint64_t{0}, uint64_t{16} << 20}) {
+    InstanceOptions options;
+    options.memory_limit_bytes = limit;
+    auto refused = module->Instantiate(options);
+    ASSERT_FALSE(refused.ok()) << "limit " << limit;
+    EXPECT_EQ(refused.status().code(), Code::kResourceExhausted) << refused.status().ToString();
+    EXPECT_TRUE(Contains(refused.status().message(), "table 0 declares 100000000 initial elements, more than the cap "
+                                                     "of 10000000"))
+        << refused.status().message();
+  }
 }
 
 TEST_P(EngineTest, MemoryOfAPreviousInstanceIsNotVisible) {

@@ -109,7 +109,7 @@ class AotInstance : public Instance {
   AotInstance(std::shared_ptr<const AotModule> module, const Artifact& artifact, const HostFunction* const* imports,
               const InstanceOptions& options)
       : module_(std::move(module)), artifact_(artifact) {
-    ctx_.memory_limit_bytes = options.memory_limit_bytes;
+    ctx_.budget = MemoryBudget(options.memory_limit_bytes);
     if (options.deadline) {
       // libstdc++'s steady_clock is CLOCK_MONOTONIC; never 0 (= none).
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.deadline->time_since_epoch()).count();
@@ -166,7 +166,7 @@ class AotInstance : public Instance {
     return ctx_.exit_code;
   }
   GuestMemory* memory() override { return memory_ ? &*memory_ : nullptr; }
-  bool memory_limit_hit() const override { return ctx_.memory_limit_hit; }
+  bool memory_limit_hit() const override { return ctx_.budget.limit_hit(); }
   std::string_view engine_name() const override { return "aot"; }
 
  private:

@@ -168,18 +168,37 @@ void ChainToPrevious(int sig, siginfo_t* info, void* uctx) {
   raise(sig);
 }
 
+// A fault at most this far below the stack the guest runs on is stack
+// exhaustion (a big frame may skip the guard page), and so is one in the
+// lowest bytes of that stack (where a thread stack's guard may be counted).
+constexpr uintptr_t kStackGuardBelow = 1u << 20;
+constexpr uintptr_t kStackGuardAbove = 64 * 1024;
+
+bool IsStackGuard(uintptr_t addr) {
+  uintptr_t lo = t_state.stack_lo;
+  if (lo == 0) return false;
+  return addr + kStackGuardBelow >= lo && addr < lo + kStackGuardAbove;
+}
+
+// A fault in guest code is a guest trap only where guest code may fault by
+// design: a linear-memory slot of the pool (incl. its guard region) or the
+// stack guard. Anything else, even while in_guest is set, is a bug in the
+// runtime or the generated code: it goes to the previous handler, or crashes
+// with the default action (and a core) as it would without us.
 void HandleFault(int sig, siginfo_t* info, void* uctx) {
   if (!t_state.in_guest || t_state.jmp == nullptr || t_state.ctx == nullptr) {
     ChainToPrevious(sig, info, uctx);
     return;
   }
   uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
-  TrapKind kind = TrapKind::kOutOfBounds;
+  TrapKind kind;
   if (MemoryPool::Instance().Contains(info->si_addr)) {
     kind = TrapKind::kOutOfBounds;
-  } else if (t_state.stack_lo != 0 && addr < t_state.stack_hi && addr + (1u << 20) >= t_state.stack_lo) {
-    // At or just below the bottom of this thread's stack: the guard page.
+  } else if (IsStackGuard(addr)) {
     kind = TrapKind::kStackExhausted;
+  } else {
+    ChainToPrevious(sig, info, uctx);
+    return;
   }
   t_state.ctx->trap = kind;
   UnwindTo(kUnwindTrap);
@@ -316,13 +335,19 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
 
 namespace {
 
-constexpr uint32_t kMaxTableElements = 10'000'000;
-
-// Tables are small and per instance: plain heap arrays.
+// Tables are per instance: plain heap arrays, charged to the instance's
+// budget at sizeof(element) each (wasm_rt_funcref_t: 24 bytes).
 template <typename Table>
 void AllocateTable(Table* table, uint32_t elements, uint32_t max_elements) {
   using Elem = std::remove_pointer_t<decltype(table->data)>;
-  if (elements > kMaxTableElements) ResourceError("table too large");
+  GuestContext* ctx = t_state.ctx;
+  if (ctx == nullptr) std::abort();  // generated code outside RunGuest: impossible
+  std::string refused;  // moved out before unwinding: no destructor is skipped
+  {
+    Status charged = ctx->budget.ChargeInitialTable(elements, sizeof(Elem));
+    if (!charged.ok()) refused = charged.message();
+  }
+  if (!refused.empty()) ResourceError(std::move(refused));
   table->data = static_cast<Elem*>(std::calloc(elements ? elements : 1, sizeof(Elem)));
   if (table->data == nullptr) ResourceError("out of memory for a table");
   table->size = elements;
@@ -336,14 +361,22 @@ void FreeTable(Table* table) {
   table->size = 0;
 }
 
+// table.grow: the module's maximum and kMaxTableElements refuse first, then
+// the instance's memory limit (remembered as a limit hit).
 template <typename Table, typename Elem>
 uint32_t GrowTable(Table* table, uint32_t delta, Elem init) {
   uint32_t old = table->size;
   uint64_t want = uint64_t{old} + delta;
   if (want > table->max_size || want > kMaxTableElements) return UINT32_MAX;
   if (delta == 0) return old;
+  GuestContext* ctx = t_state.ctx;
+  uint64_t bytes = uint64_t{delta} * sizeof(Elem);
+  if (ctx == nullptr || !ctx->budget.TryCharge(bytes)) return UINT32_MAX;
   auto* data = static_cast<Elem*>(std::realloc(table->data, want * sizeof(Elem)));
-  if (data == nullptr) return UINT32_MAX;
+  if (data == nullptr) {
+    ctx->budget.Release(bytes);
+    return UINT32_MAX;
+  }
   for (uint64_t i = old; i < want; ++i) data[i] = init;
   table->data = data;
   table->size = static_cast<uint32_t>(want);
@@ -499,20 +532,20 @@ void* wasm_rt_exception(void) { return t_exception; }
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   sig_atomic_t was = EnterRuntime();
   GuestContext* ctx = t_state.ctx;
+  if (ctx == nullptr) std::abort();  // generated code outside RunGuest: impossible
   uint64_t bytes = uint64_t{initial_pages} * wow::wasm::kWasmPageSize;
-  if (ctx != nullptr && ctx->memory_limit_bytes != 0 && bytes > ctx->memory_limit_bytes) {
-    ctx->memory_limit_hit = true;
-    wow::wasm::aot::ResourceError(fmt::format("the module's initial memory ({} MiB) exceeds the memory limit of {} MiB",
-                                              bytes >> 20, ctx->memory_limit_bytes >> 20));
+  std::string refused;  // moved out before unwinding: no destructor is skipped
+  {
+    wow::Status charged = ctx->budget.ChargeInitialMemory(initial_pages);
+    if (!charged.ok()) refused = charged.message();
   }
-  // wasm_rt_memory_t keeps the size in 32 bits: 4 GiB itself does not fit.
-  if (initial_pages >= 65536) wow::wasm::aot::ResourceError("initial memory of 4 GiB or more is not supported");
+  if (!refused.empty()) wow::wasm::aot::ResourceError(std::move(refused));
   uint8_t* data = MemoryPool::Instance().Acquire(bytes);
   if (data == nullptr) wow::wasm::aot::ResourceError("no linear memory slot available (pool exhausted)");
   memory->data = data;
   memory->pages = initial_pages;
   memory->max_pages = max_pages;
-  memory->size = static_cast<uint32_t>(bytes);  // 4 GiB exactly does not fit; see above
+  memory->size = static_cast<uint32_t>(bytes);  // ChargeInitialMemory refused 4 GiB
   LeaveRuntime(was);
 }
 
@@ -523,14 +556,15 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
   if (new_pages > memory->max_pages || new_pages > 65535) return UINT32_MAX;
   GuestContext* ctx = t_state.ctx;
   uint64_t new_bytes = new_pages * wow::wasm::kWasmPageSize;
-  if (ctx != nullptr && ctx->memory_limit_bytes != 0 && new_bytes > ctx->memory_limit_bytes) {
-    ctx->memory_limit_hit = true;
-    return UINT32_MAX;
-  }
+  uint64_t added = new_bytes - memory->size;
+  if (ctx == nullptr || !ctx->budget.TryCharge(added)) return UINT32_MAX;
   sig_atomic_t was = EnterRuntime();
   bool grown = MemoryPool::Instance().Grow(memory->data, memory->size, new_bytes);
   LeaveRuntime(was);
-  if (!grown) return UINT32_MAX;
+  if (!grown) {
+    ctx->budget.Release(added);
+    return UINT32_MAX;
+  }
   memory->pages = static_cast<uint32_t>(new_pages);
   memory->size = static_cast<uint32_t>(new_bytes);
   return old_pages;

@@ -11,14 +11,15 @@
 
 #include "common/status.h"
 #include "wasm/host_function.h"
+#include "wasm/memory_budget.h"
 
 namespace wow::wasm::aot {
 
 // The per-instance state the runtime needs while guest code runs; the AoT
 // instance derives from it. Owned by the engine's Instance.
 struct GuestContext {
-  uint64_t memory_limit_bytes = 0;
-  bool memory_limit_hit = false;
+  // Linear memory and tables against the instance's memory limit.
+  MemoryBudget budget;
   // CLOCK_MONOTONIC nanoseconds after which guest code stops with
   // TrapKind::kTimeout, also inside loops without calls; 0 = no deadline.
   int64_t deadline_ns = 0;

@@ -19,6 +19,7 @@
 #include "wasm/call_checks.h"
 #include "wasm/compiled_cache.h"
 #include "wasm/interp/interp_access.h"
+#include "wasm/memory_budget.h"
 #include "wasm/module_reader.h"
 
 namespace wow::wasm::interp {
@@ -95,20 +96,28 @@ TrapKind TrapKindOf(const std::string& msg) {
   return TrapKind::kHostError;
 }
 
-// Rewrites every memory.grow into a call of function `hook_index`, which the
-// engine appends to each instance: the only way to apply the memory limit and
-// to tell a refusal by the limit from one by the module's own maximum. Both
+// Rewrites every memory.grow into a call of function `memory_hook` and every
+// table.grow of table t into a call of `table_hooks + t`, functions the engine
+// appends to each instance: the only way to apply the memory limit and to
+// tell a refusal by the limit from one by the module's own maximum. All these
 // instructions are an opcode and one u32 immediate, so nothing moves.
-void PatchMemoryGrow(wi::Istream& istream, uint32_t hook_index) {
+void PatchGrows(wi::Istream& istream, uint32_t memory_hook, uint32_t table_hooks) {
   wi::Buffer& data = istream.*Grab(access::IstreamData{});
   const auto call = static_cast<wi::Istream::SerializedOpcode>(wabt::Opcode::InterpCallImport);
   wi::Istream::Offset offset = 0;
   while (offset < istream.end()) {
     wi::Istream::Offset at = offset;
     wi::Instr instr = istream.Read(&offset);
-    if (instr.op != wabt::Opcode::MemoryGrow) continue;
+    uint32_t hook = 0;
+    if (instr.op == wabt::Opcode::MemoryGrow) {
+      hook = memory_hook;
+    } else if (instr.op == wabt::Opcode::TableGrow) {
+      hook = table_hooks + instr.imm_u32;
+    } else {
+      continue;
+    }
     std::memcpy(data.data() + at, &call, sizeof(call));
-    std::memcpy(data.data() + at + sizeof(call), &hook_index, sizeof(hook_index));
+    std::memcpy(data.data() + at + sizeof(call), &hook, sizeof(hook));
   }
 }
 
@@ -124,7 +133,8 @@ struct Compiled {
   ModuleInfo info;
   std::unordered_map<std::string, CallableExport> exports;
   std::optional<uint32_t> start;  // function index
-  uint32_t grow_hook = 0;         // function index of the appended grow hook
+  uint32_t grow_hook = 0;         // function index of the appended memory grow hook
+  uint32_t table_grow_hooks = 0;  // function index of table 0's appended grow hook
   std::optional<uint64_t> memory_max_pages;
 };
 
@@ -146,7 +156,8 @@ Result<std::shared_ptr<const Compiled>> Compile(std::span<const uint8_t> wasm) {
   if (!desc.starts.empty()) compiled->start = desc.starts.front().func_index;
   desc.starts.clear();
   compiled->grow_hook = static_cast<uint32_t>(desc.imports.size() + desc.funcs.size());
-  PatchMemoryGrow(desc.istream, compiled->grow_hook);
+  compiled->table_grow_hooks = compiled->grow_hook + 1;
+  PatchGrows(desc.istream, compiled->grow_hook, compiled->table_grow_hooks);
   if (!desc.memories.empty() && desc.memories[0].type.limits.has_max) {
     compiled->memory_max_pages = desc.memories[0].type.limits.max;
   }
@@ -190,7 +201,7 @@ class InterpInstance : public Instance {
       : module_(std::move(module)),
         compiled_(compiled),
         imports_(imports),
-        limit_bytes_(options.memory_limit_bytes),
+        budget_(options.memory_limit_bytes),
         deadline_(options.deadline) {
     host_call_.data = options.host_data;
   }
@@ -227,7 +238,7 @@ class InterpInstance : public Instance {
 
   std::optional<int> exit_code() const override { return exit_code_; }
   GuestMemory* memory() override { return memory_ptr_ ? &memory_ : nullptr; }
-  bool memory_limit_hit() const override { return limit_hit_; }
+  bool memory_limit_hit() const override { return budget_.limit_hit(); }
   std::string_view engine_name() const override { return "interp"; }
 
  private:
@@ -238,6 +249,7 @@ class InterpInstance : public Instance {
 
   wi::HostFunc::Ptr MakeHostFunc(const HostFunction* hf);
   wi::HostFunc::Ptr MakeGrowHook();
+  wi::HostFunc::Ptr MakeTableGrowHook(uint32_t table_index);
   Status Run(wi::Ref func_ref, const wi::Values& params, wi::Values* results);
   Status RunDefined(wi::DefinedFunc& func, const wi::Values& params, wi::Values* results);
   Status StopStatus(const wi::Trap::Ptr& trap);
@@ -246,7 +258,7 @@ class InterpInstance : public Instance {
   std::shared_ptr<const InterpModule> module_;  // keeps compiled_ and imports_ alive
   const Compiled& compiled_;
   const std::vector<const HostFunction*>& imports_;
-  uint64_t limit_bytes_;
+  MemoryBudget budget_;
   std::optional<Clock::time_point> deadline_;
 
   // The Store first: it must outlive every RefPtr and the Thread below.
@@ -260,7 +272,6 @@ class InterpInstance : public Instance {
   bool dead_ = false;
   bool exited_now_ = false;
   std::optional<int> exit_code_;
-  bool limit_hit_ = false;
 };
 
 class InterpModule : public Module, public std::enable_shared_from_this<InterpModule> {
@@ -283,19 +294,11 @@ class InterpModule : public Module, public std::enable_shared_from_this<InterpMo
 };
 
 Status InterpInstance::Init() {
+  // Charged before wabt allocates anything (its tables are vectors of Ref).
   const ModuleInfo& info = compiled_.info;
-  if (info.has_memory) {
-    uint64_t bytes = uint64_t{info.initial_memory_pages} * kWasmPageSize;
-    if (limit_bytes_ != 0 && bytes > limit_bytes_) {
-      limit_hit_ = true;
-      return Status::Error(Code::kResourceExhausted, Phase::kInstantiation,
-                           fmt::format("the module's initial memory ({} MiB) exceeds the memory limit of {} MiB",
-                                       bytes >> 20, limit_bytes_ >> 20));
-    }
-    if (info.initial_memory_pages >= 65536) {
-      return Status::Error(Code::kResourceExhausted, Phase::kInstantiation,
-                           "initial memory of 4 GiB or more is not supported");
-    }
+  if (info.has_memory) WOW_RETURN_IF_ERROR(budget_.ChargeInitialMemory(info.initial_memory_pages));
+  for (const wi::TableDesc& table : compiled_.desc.tables) {
+    WOW_RETURN_IF_ERROR(budget_.ChargeInitialTable(table.type.limits.initial, sizeof(wi::Ref)));
   }
   wi::Module::Ptr mod = wi::Module::New(store_, compiled_.desc);  // a copy; Instantiate needs its own
   std::vector<wi::HostFunc::Ptr> host_funcs;                      // roots until the instance holds them
@@ -311,8 +314,11 @@ Status InterpInstance::Init() {
     TrapKind kind = TrapKindOf(trap ? trap->message() : std::string());  // e.g. a data segment out of bounds
     return Status::Trap(kind, std::string("during instantiation: ") + TrapKindMessage(kind));
   }
-  wi::HostFunc::Ptr grow = MakeGrowHook();
-  (instance_.get()->*Grab(access::InstanceFuncs{})).push_back(grow.ref());
+  // The hooks PatchGrows calls: memory, then one per table, in index order.
+  std::vector<wi::HostFunc::Ptr> hooks;
+  hooks.push_back(MakeGrowHook());
+  for (uint32_t t = 0; t < compiled_.desc.tables.size(); ++t) hooks.push_back(MakeTableGrowHook(t));
+  for (const wi::HostFunc::Ptr& hook : hooks) (instance_.get()->*Grab(access::InstanceFuncs{})).push_back(hook.ref());
   if (!instance_->memories().empty()) {
     memory_ptr_ = wi::Memory::Ptr(store_, instance_->memories()[0]);
     memory_.Set(memory_ptr_.get());
@@ -373,14 +379,47 @@ wi::HostFunc::Ptr InterpInstance::MakeGrowHook() {
                                result = static_cast<uint32_t>(old_pages);
                              } else if (new_pages > max_pages || new_pages > 65535) {
                                // refused by Wasm's own limits
-                             } else if (limit_bytes_ != 0 && new_pages * kWasmPageSize > limit_bytes_) {
-                               limit_hit_ = true;
+                             } else if (!budget_.TryCharge(uint64_t{delta} * kWasmPageSize)) {
+                               // refused by the limit (remembered)
                              } else if (wabt::Succeeded(memory_ptr_->Grow(delta))) {
                                result = static_cast<uint32_t>(old_pages);
+                             } else {
+                               budget_.Release(uint64_t{delta} * kWasmPageSize);
                              }
                              out[0] = wi::Value::Make(result);
                              return wabt::Result::Ok;
                            });
+}
+
+// table.grow with the AoT engine's semantics: the table's maximum and
+// kMaxTableElements refuse first; the limit (each element a wi::Ref) next.
+wi::HostFunc::Ptr InterpInstance::MakeTableGrowHook(uint32_t table_index) {
+  const wi::TableType& type = compiled_.desc.tables[table_index].type;
+  wi::FuncType hook_type({type.element, wabt::Type::I32}, {wabt::Type::I32});
+  uint64_t max = std::min<uint64_t>(type.limits.has_max ? type.limits.max : UINT32_MAX, kMaxTableElements);
+  return wi::HostFunc::New(
+      store_, hook_type,
+      [this, table_index, max](wi::Thread&, const wi::Values& in, wi::Values& out, wi::Trap::Ptr*) -> wabt::Result {
+        wi::Table::Ptr table(store_, instance_->tables()[table_index]);
+        wi::Ref init = in[0].Get<wi::Ref>();
+        uint32_t delta = in[1].Get<uint32_t>();
+        uint64_t old_size = table->size();
+        uint64_t charge = uint64_t{delta} * sizeof(wi::Ref);
+        uint32_t result = UINT32_MAX;
+        if (delta == 0) {
+          result = static_cast<uint32_t>(old_size);
+        } else if (old_size + delta > max) {
+          // refused by Wasm's own limits or the cap
+        } else if (!budget_.TryCharge(charge)) {
+          // refused by the limit (remembered)
+        } else if (wabt::Succeeded(table->Grow(store_, delta, init))) {
+          result = static_cast<uint32_t>(old_size);
+        } else {
+          budget_.Release(charge);
+        }
+        out[0] = wi::Value::Make(result);
+        return wabt::Result::Ok;
+      });
 }
 
 void InterpInstance::ResetThread() {

@@ -23,6 +23,7 @@
 #include "wasm/call_checks.h"
 #include "wasm/compiled_cache.h"
 #include "wasm/jit/js_threads.h"
+#include "wasm/memory_budget.h"
 #include "wasm/module_reader.h"
 #include "wasm/rewrite/engine_rewrite.h"
 
@@ -48,8 +49,15 @@ struct CallableExport {
 // each JS thread makes its own module object from it.
 struct Compiled {
   ModuleInfo info;
+  // The tables' declared minimum sizes and element bytes, for the initial
+  // charge (the rewrite's table grows charge the same element bytes).
+  struct TableCharge {
+    uint64_t elements;
+    uint64_t element_bytes;
+  };
+  std::vector<TableCharge> tables;
   rewrite::RewrittenModule rewritten;
-  RefPtr<JS::WasmModule> code;
+  RefPtr<JS::WasmModule> code;  // null when no instance can fit (a table above kMaxTableElements)
   std::unordered_map<std::string, CallableExport> exports;
 };
 
@@ -145,8 +153,19 @@ Result<std::shared_ptr<const Compiled>> Compile(JsThreads& pool, std::span<const
     auto sig = ToFuncSig(f->decl.sig);  // reference types: listed in info, not callable (as on AoT)
     if (sig.ok()) compiled->exports.emplace(exp->name, CallableExport{std::move(*sig), exp->name});
   }
+  const rewrite::RewriteOptions rewrite_options;
+  bool never_instantiable = false;
+  for (const wabt::Table* t : m.tables) {
+    compiled->tables.push_back({t->elem_limits.initial, t->elem_type == wabt::Type::FuncRef
+                                                            ? rewrite_options.funcref_bytes
+                                                            : rewrite_options.externref_bytes});
+    never_instantiable = never_instantiable || t->elem_limits.initial > kMaxTableElements;
+  }
   compiled->info = std::move(parsed.info);
-  WOW_ASSIGN_OR_RETURN(compiled->rewritten, rewrite::RewriteForEngine(parsed));
+  WOW_ASSIGN_OR_RETURN(compiled->rewritten, rewrite::RewriteForEngine(parsed, rewrite_options));
+  // SpiderMonkey rejects such a table at compile time; MemoryBudget refuses
+  // every instance of it, as on the other engines, so it is never compiled.
+  if (never_instantiable) return std::shared_ptr<const Compiled>(std::move(compiled));
   for (auto& [name, callable] : compiled->exports) {
     auto shim = compiled->rewritten.integer_exports.find(name);
     if (shim != compiled->rewritten.integer_exports.end()) callable.js_name = shim->second;
@@ -242,7 +261,7 @@ struct InstanceHere {
   JS::PersistentRootedObject instance;
   JS::PersistentRootedObject exports;
   JS::PersistentRootedObject memory;  // WebAssembly.Memory, if any
-  JS::PersistentRootedObject hit;     // the memory_limit_hit global
+  JS::PersistentRootedObject hit;     // the memory_limit_hit global, if any
 };
 
 class JitModule : public Module, public std::enable_shared_from_this<JitModule> {
@@ -410,18 +429,13 @@ ModuleHere* JitModule::Here(const JsRealm& realm, ThreadCache& cache, Status* st
 }
 
 Result<std::unique_ptr<Instance>> JitModule::Instantiate(const InstanceOptions& options) const {
+  // The initial sizes, charged as the AoT engine does; later grows are
+  // charged by the rewritten module against its limit global.
   const ModuleInfo& info = compiled_->info;
-  if (info.has_memory) {
-    uint64_t bytes = uint64_t{info.initial_memory_pages} * kWasmPageSize;
-    if (options.memory_limit_bytes != 0 && bytes > options.memory_limit_bytes) {
-      return Status::Error(Code::kResourceExhausted, Phase::kInstantiation,
-                           fmt::format("the module's initial memory ({} MiB) exceeds the memory limit of {} MiB",
-                                       bytes >> 20, options.memory_limit_bytes >> 20));
-    }
-    if (info.initial_memory_pages >= 65536) {
-      return Status::Error(Code::kResourceExhausted, Phase::kInstantiation,
-                           "initial memory of 4 GiB or more is not supported");
-    }
+  MemoryBudget budget(options.memory_limit_bytes);
+  if (info.has_memory) WOW_RETURN_IF_ERROR(budget.ChargeInitialMemory(info.initial_memory_pages));
+  for (const Compiled::TableCharge& t : compiled_->tables) {
+    WOW_RETURN_IF_ERROR(budget.ChargeInitialTable(t.elements, t.element_bytes));
   }
   WOW_ASSIGN_OR_RETURN(JsThread * thread, pool_->Acquire());
   // From here the instance owns the thread and gives it back when it dies.
@@ -468,22 +482,26 @@ Status JitInstance::InitHere(const JsRealm& realm, ThreadCache& cache) {
     return Status::Internal("a JIT instance has no exports object");
   }
   here_->exports = &exports.toObject();
-  if (!rw.memory_export.empty()) {
-    if (!GetProperty(cx, here_->exports, rw.memory_export, &memory) || !memory.isObject() ||
-        !GetProperty(cx, here_->exports, rw.limit_global, &limit) || !limit.isObject() ||
+  if (!rw.limit_global.empty()) {
+    if (!GetProperty(cx, here_->exports, rw.limit_global, &limit) || !limit.isObject() ||
         !GetProperty(cx, here_->exports, rw.hit_global, &hit) || !hit.isObject()) {
       return Status::Internal("a JIT instance lacks the exports the rewrite added");
     }
-    here_->memory = &memory.toObject();
     here_->hit = &hit.toObject();
+    // The limit in bytes on memory plus tables (an i64 global: a BigInt).
+    JS::BigInt* limit_big = JS::NumberToBigInt(cx, limit_bytes_ == 0 ? UINT64_MAX : limit_bytes_);
+    if (limit_big == nullptr) return PendingError(cx, Phase::kInstantiation);
+    JS::RootedValue limit_value(cx, JS::BigIntValue(limit_big));
+    JS::RootedObject limit_object(cx, &limit.toObject());
+    if (!JS_SetProperty(cx, limit_object, "value", limit_value)) return PendingError(cx, Phase::kInstantiation);
+  }
+  if (!rw.memory_export.empty()) {
+    if (!GetProperty(cx, here_->exports, rw.memory_export, &memory) || !memory.isObject()) {
+      return Status::Internal("a JIT instance lacks the exports the rewrite added");
+    }
+    here_->memory = &memory.toObject();
     has_memory_ = true;
     host_call_.memory = &memory_;
-    // The limit in whole pages, as the AoT engine counts it (which never
-    // grows a memory to 4 GiB).
-    uint64_t pages = std::min<uint64_t>(limit_bytes_ == 0 ? 65535 : limit_bytes_ / kWasmPageSize, 65535);
-    JS::RootedObject limit_object(cx, &limit.toObject());
-    JS::RootedValue pages_value(cx, JS::Int32Value(static_cast<int32_t>(pages)));
-    if (!JS_SetProperty(cx, limit_object, "value", pages_value)) return PendingError(cx, Phase::kInstantiation);
     RefreshMemory(cx);
   }
   if (rw.start_export.empty()) return Status::Ok();
@@ -539,10 +557,8 @@ Status JitInstance::Invoke(JSContext* cx, const std::string& js_name, const JS::
   t_current = nullptr;
   if (deadline_) module_->pool().DisarmDeadline();
   bool timed_out = JsThreads::TimedOut();
-  if (has_memory_) {
-    RefreshMemory(cx);
-    ReadLimitHit(cx);
-  }
+  if (has_memory_) RefreshMemory(cx);
+  if (here_->hit) ReadLimitHit(cx);
   if (ok) return Status::Ok();
   switch (stop_) {
     case Stop::kExit:

@@ -14,6 +14,7 @@
 #include "wabt/cast.h"
 #include "wabt/ir.h"
 #include "wabt/stream.h"
+#include "wasm/memory_budget.h"
 #include "wasm/module_reader.h"
 
 namespace wow::wasm::rewrite {
@@ -24,8 +25,8 @@ using wabt::Index;
 // The AoT engine refuses 65536 pages (4 GiB) itself: a grow that would reach
 // it is not a refusal *because of the limit*.
 constexpr uint64_t kMaxGrowablePages = 65535;
-// The limit global's initial value: no limit beyond Wasm's.
-constexpr uint32_t kNoLimitPages = 65536;
+// The limit global's initial value (read as unsigned): no limit beyond Wasm's.
+constexpr uint64_t kNoLimitBytes = UINT64_MAX;
 
 Status Unsupported(std::string message) {
   return Status::Error(Code::kUnsupported, Phase::kCompilation, std::move(message));
@@ -104,12 +105,14 @@ class Rewriter {
  private:
   Index FindOrAddFuncType(const wabt::FuncSignature& sig);
   Index AppendFunc(const wabt::FuncSignature& sig, const wabt::TypeVector& locals, wabt::ExprList body);
-  Index AppendGlobal(uint32_t initial);
+  Index AppendGlobal(wabt::Type type, uint64_t initial);
   std::string AddExport(std::string_view base, wabt::ExternalKind kind, Index index);
   // A function of signature `outer` that calls `callee` (signature `inner`,
   // the same with some floats as integers), reinterpreting on the way.
   Index AppendAdapter(Index callee, const wabt::FuncSignature& outer, const wabt::FuncSignature& inner);
   Index AppendGrow(const wabt::Memory& memory);
+  Index AppendTableGrow(Index table);
+  uint64_t ElementBytes(const wabt::Table& table) const;
   void ShimFloatImports();
   void ShimFloatExports();
   void RewriteExprs(wabt::ExprList& exprs);
@@ -122,8 +125,10 @@ class Rewriter {
   std::set<std::string, std::less<>> export_names_;
   std::unordered_map<Index, Index> redirect_;  // float import -> its wrapper
   std::optional<Index> grow_;                  // the function memory.grow becomes
+  std::vector<Index> table_grows_;             // the function table.grow of table t becomes
   Index limit_global_ = 0;
   Index hit_global_ = 0;
+  Index tables_global_ = 0;  // bytes of all tables now
 };
 
 Index Rewriter::FindOrAddFuncType(const wabt::FuncSignature& sig) {
@@ -155,11 +160,12 @@ Index Rewriter::AppendFunc(const wabt::FuncSignature& sig, const wabt::TypeVecto
   return static_cast<Index>(m_.funcs.size() - 1);
 }
 
-Index Rewriter::AppendGlobal(uint32_t initial) {
+Index Rewriter::AppendGlobal(wabt::Type type, uint64_t initial) {
   auto field = std::make_unique<wabt::GlobalModuleField>();
-  field->global.type = wabt::Type::I32;
+  field->global.type = type;
   field->global.mutable_ = true;
-  field->global.init_expr.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I32(initial)));
+  field->global.init_expr.push_back(std::make_unique<wabt::ConstExpr>(
+      type == wabt::Type::I64 ? wabt::Const::I64(initial) : wabt::Const::I32(static_cast<uint32_t>(initial))));
   m_.AppendField(std::move(field));
   return static_cast<Index>(m_.globals.size() - 1);
 }
@@ -202,17 +208,17 @@ Index Rewriter::AppendAdapter(Index callee, const wabt::FuncSignature& outer, co
 //   block
 //     local.get $delta  i32.eqz  br_if 0                  ;; grow by 0: as Wasm
 //     $new = u64(memory.size) + u64($delta)
-//     $new <= u64($limit)  br_if 0                        ;; within the limit
-//     if $new <= min(max, 65535) then $hit = 1 end        ;; refused by the limit only
-//     return -1
+//     if $new > min(max, 65535) then return -1 end        ;; Wasm's own maximum, 4 GiB
+//     $new * 65536 + $tables <= $limit  br_if 0           ;; within the limit
+//     $hit = 1  return -1                                 ;; refused by the limit only
 //   end
-//   memory.grow $delta)                                   ;; Wasm's own maximum applies
+//   memory.grow $delta)
 Index Rewriter::AppendGrow(const wabt::Memory& memory) {
   uint64_t cap = kMaxGrowablePages;
   if (memory.page_limits.has_max) cap = std::min<uint64_t>(cap, memory.page_limits.max);
 
-  auto if_hit = std::make_unique<wabt::IfExpr>();
-  if_hit->true_.exprs = ExprBuilder().I32Const(1).GlobalSet(hit_global_).Take();
+  auto if_over_cap = std::make_unique<wabt::IfExpr>();
+  if_over_cap->true_.exprs = ExprBuilder().I32Const(UINT32_MAX).Add<wabt::ReturnExpr>().Take();
 
   auto block = std::make_unique<wabt::BlockExpr>();
   block->block.exprs = ExprBuilder()
@@ -225,14 +231,19 @@ Index Rewriter::AppendGrow(const wabt::Memory& memory) {
                            .Convert(wabt::Opcode::I64ExtendI32U)
                            .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
                            .LocalTee(1)
+                           .I64Const(cap)
+                           .Add<wabt::CompareExpr>(wabt::Opcode::I64GtU)
+                           .Append(std::move(if_over_cap))
+                           .LocalGet(1)
+                           .I64Const(kWasmPageSize)
+                           .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul)
+                           .GlobalGet(tables_global_)
+                           .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
                            .GlobalGet(limit_global_)
-                           .Convert(wabt::Opcode::I64ExtendI32U)
                            .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
                            .Add<wabt::BrIfExpr>(IndexVar(0))
-                           .LocalGet(1)
-                           .I64Const(cap)
-                           .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
-                           .Append(std::move(if_hit))
+                           .I32Const(1)
+                           .GlobalSet(hit_global_)
                            .I32Const(UINT32_MAX)
                            .Add<wabt::ReturnExpr>()
                            .Take();
@@ -243,6 +254,88 @@ Index Rewriter::AppendGrow(const wabt::Memory& memory) {
   sig.param_types = {wabt::Type::I32};
   sig.result_types = {wabt::Type::I32};
   return AppendFunc(sig, {wabt::Type::I64}, std::move(body));
+}
+
+uint64_t Rewriter::ElementBytes(const wabt::Table& table) const {
+  return table.elem_type == wabt::Type::FuncRef ? options_.funcref_bytes : options_.externref_bytes;
+}
+
+// (func (param $init ref) (param $delta i32) (result i32) (local $charge i64) (local $old i32)
+//   block
+//     local.get $delta  i32.eqz  br_if 0                  ;; grow by 0: as Wasm
+//     if u64(table.size) + u64($delta) > min(max, kMaxTableElements) then return -1 end
+//     $charge = u64($delta) * element bytes
+//     $charge + memory bytes + $tables <= $limit  br_if 0 ;; within the limit
+//     $hit = 1  return -1
+//   end
+//   $old = table.grow $init $delta
+//   if $old != -1 then $tables += $charge end
+//   $old)
+Index Rewriter::AppendTableGrow(Index table) {
+  const wabt::Table& t = *m_.tables[table];
+  uint64_t cap = kMaxTableElements;
+  if (t.elem_limits.has_max) cap = std::min<uint64_t>(cap, t.elem_limits.max);
+
+  auto if_over_cap = std::make_unique<wabt::IfExpr>();
+  if_over_cap->true_.exprs = ExprBuilder().I32Const(UINT32_MAX).Add<wabt::ReturnExpr>().Take();
+  ExprBuilder check;
+  check.LocalGet(1)
+      .Convert(wabt::Opcode::I32Eqz)
+      .Add<wabt::BrIfExpr>(IndexVar(0))
+      .Add<wabt::TableSizeExpr>(IndexVar(table))
+      .Convert(wabt::Opcode::I64ExtendI32U)
+      .LocalGet(1)
+      .Convert(wabt::Opcode::I64ExtendI32U)
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
+      .I64Const(cap)
+      .Add<wabt::CompareExpr>(wabt::Opcode::I64GtU)
+      .Append(std::move(if_over_cap))
+      .LocalGet(1)
+      .Convert(wabt::Opcode::I64ExtendI32U)
+      .I64Const(ElementBytes(t))
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul)
+      .LocalTee(2);
+  if (!m_.memories.empty()) {
+    check.Add<wabt::MemorySizeExpr>(IndexVar(0))
+        .Convert(wabt::Opcode::I64ExtendI32U)
+        .I64Const(kWasmPageSize)
+        .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul)
+        .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add);
+  }
+  check.GlobalGet(tables_global_)
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
+      .GlobalGet(limit_global_)
+      .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
+      .Add<wabt::BrIfExpr>(IndexVar(0))
+      .I32Const(1)
+      .GlobalSet(hit_global_)
+      .I32Const(UINT32_MAX)
+      .Add<wabt::ReturnExpr>();
+  auto block = std::make_unique<wabt::BlockExpr>();
+  block->block.exprs = check.Take();
+
+  auto if_grown = std::make_unique<wabt::IfExpr>();
+  if_grown->true_.exprs = ExprBuilder()
+                              .GlobalGet(tables_global_)
+                              .LocalGet(2)
+                              .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
+                              .GlobalSet(tables_global_)
+                              .Take();
+  wabt::ExprList body = ExprBuilder()
+                            .Append(std::move(block))
+                            .LocalGet(0)
+                            .LocalGet(1)
+                            .Add<wabt::TableGrowExpr>(IndexVar(table))
+                            .LocalTee(3)
+                            .I32Const(UINT32_MAX)
+                            .Add<wabt::CompareExpr>(wabt::Opcode::I32Ne)
+                            .Append(std::move(if_grown))
+                            .LocalGet(3)
+                            .Take();
+  wabt::FuncSignature sig;
+  sig.param_types = {t.elem_type, wabt::Type::I32};
+  sig.result_types = {wabt::Type::I32};
+  return AppendFunc(sig, {wabt::Type::I64, wabt::Type::I32}, std::move(body));
 }
 
 // Retypes each import with floats to its integer signature and appends a
@@ -310,6 +403,16 @@ void Rewriter::RewriteExprs(wabt::ExprList& exprs) {
         }
         break;
       }
+      case wabt::ExprType::TableGrow: {
+        Index table = m_.GetTableIndex(wabt::cast<wabt::TableGrowExpr>(&e)->var);
+        if (table < table_grows_.size()) {
+          auto call = std::make_unique<wabt::CallExpr>(IndexVar(table_grows_[table]), e.loc);
+          it = exprs.erase(it);
+          exprs.insert(it, std::move(call));
+          continue;
+        }
+        break;
+      }
       case wabt::ExprType::Call: RedirectVar(wabt::cast<wabt::CallExpr>(&e)->var); break;
       case wabt::ExprType::ReturnCall: RedirectVar(wabt::cast<wabt::ReturnCallExpr>(&e)->var); break;
       case wabt::ExprType::RefFunc: RedirectVar(wabt::cast<wabt::RefFuncExpr>(&e)->var); break;
@@ -343,11 +446,16 @@ Result<RewrittenModule> Rewriter::Run() {
 
   // Appended items first; the original code is rewritten afterwards, so the
   // wrappers' own `call $import` and $grow's memory.grow stay as they are.
-  if (!m_.memories.empty()) {
-    limit_global_ = AppendGlobal(kNoLimitPages);
-    hit_global_ = AppendGlobal(0);
-    grow_ = AppendGrow(*m_.memories[0]);
+  const bool limited = !m_.memories.empty() || !m_.tables.empty();
+  if (limited) {
+    uint64_t table_bytes = 0;
+    for (const wabt::Table* t : m_.tables) table_bytes += t->elem_limits.initial * ElementBytes(*t);
+    limit_global_ = AppendGlobal(wabt::Type::I64, kNoLimitBytes);
+    hit_global_ = AppendGlobal(wabt::Type::I32, 0);
+    tables_global_ = AppendGlobal(wabt::Type::I64, table_bytes);
   }
+  if (!m_.memories.empty()) grow_ = AppendGrow(*m_.memories[0]);
+  for (Index t = 0; t < m_.tables.size(); ++t) table_grows_.push_back(AppendTableGrow(t));
   if (options_.float_shims) ShimFloatImports();
 
   for (Index i = m_.num_func_imports; i < num_funcs; ++i) RewriteExprs(m_.funcs[i]->exprs);
@@ -379,6 +487,8 @@ Result<RewrittenModule> Rewriter::Run() {
       }
     }
     if (out_.memory_export.empty()) out_.memory_export = AddExport("__wow_memory", wabt::ExternalKind::Memory, 0);
+  }
+  if (limited) {
     out_.limit_global = AddExport("__wow_limit", wabt::ExternalKind::Global, limit_global_);
     out_.hit_global = AddExport("__wow_limit_hit", wabt::ExternalKind::Global, hit_global_);
   }
