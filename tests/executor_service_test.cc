@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <sstream>
 
 #include "service_fixture.h"
 
@@ -556,6 +557,33 @@ class ExecutorLimitsTest : public ::testing::Test {
   TempDir data_dir_{"wow-executor-limits"};
 };
 
+// CPU time (user + system, in clock ticks) the process has used so far.
+long CpuTicks(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return -1;
+  // Fields after the command name (which ends with the last ')'): utime and stime are the 12th and 13th.
+  std::istringstream fields(stat->substr(stat->rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i == 12) utime = std::stol(field);
+    if (i == 13) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// Waits (up to 30 s) until the idle process `pid` has burnt 100 ms of CPU:
+// an activation is spinning in it.
+bool WaitUntilSpinning(pid_t pid) {
+  const long ticks_100ms = std::max(1L, ::sysconf(_SC_CLK_TCK) / 10);
+  long base = CpuTicks(pid);
+  for (auto deadline = Clock::now() + milliseconds(30'000); Clock::now() < deadline;) {
+    if (CpuTicks(pid) - base >= ticks_100ms) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return false;
+}
+
 // A module of about `kib` KiB: a data segment of that many bytes.
 std::string ModuleOfKib(int kib, char fill) {
   return "(module (memory (export \"memory\") 16) (data (i32.const 0) \"" + std::string(kib * 1024, fill) +
@@ -581,8 +609,7 @@ TEST_F(ExecutorLimitsTest, MaxCodeBytesAtAndOverTheLimit) {
   // 1 MiB of code: one module of 600 KiB fits, a second does not, a small one does.
   auto service = Start({"--max-code-mb", "1"});
   ASSERT_NE(service, nullptr);
-  ASSERT_EQ(service->Post("/big-a/init", InitBody(ModuleOfKib(600, 'a'), false)).status, 200u)
-      << service->Describe();
+  ASSERT_EQ(service->Post("/big-a/init", InitBody(ModuleOfKib(600, 'a'), false)).status, 200u) << service->Describe();
   Reply over = service->Post("/big-b/init", InitBody(ModuleOfKib(600, 'b'), false));
   EXPECT_EQ(over.status, 502u) << over;
   EXPECT_NE(over.Error().find("at most 1048576 bytes of code"), std::string::npos) << over;
@@ -598,13 +625,14 @@ TEST_F(ExecutorLimitsTest, TimeLimitsAreCappedNeverZeroNeverEndless) {
   ASSERT_NE(service, nullptr);
   // limits.timeout above the maximum is refused at /init; at it, accepted.
   for (json::value timeout : {json::value(1e15), json::value(301), json::value("18446744073709551615")}) {
-    Reply r = service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", timeout}}}}));
+    Reply r =
+        service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", timeout}}}}));
     EXPECT_EQ(r.status, 502u) << ToJson(timeout) << ": " << r;
     EXPECT_NE(r.Error().find("exceeds this executor's maximum of 300 ms"), std::string::npos) << r;
   }
-  ASSERT_EQ(service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 300}}}}))
-                .status,
-            200u);
+  ASSERT_EQ(
+      service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 300}}}})).status,
+      200u);
   // A deadline beyond the maximum is clamped to it: the spin stops after 300 ms.
   for (json::value deadline : {json::value("18446744073709551615"), json::value(1e15)}) {
     auto start = Clock::now();
@@ -625,12 +653,11 @@ TEST_F(ExecutorLimitsTest, SigtermWithASpinningActivationExitsAfterTheGrace) {
   // Its deadline is 5 minutes away (the default maximum): far beyond the grace.
   Reply reply;
   std::thread run([&] {
-    reply = service->Fetch(http::Verb::post, "/spinner/run", RunBody(json::object{}, {{"deadline", DeadlineIn(milliseconds(300'000))}}),
+    reply = service->Fetch(http::Verb::post, "/spinner/run",
+                           RunBody(json::object{}, {{"deadline", DeadlineIn(milliseconds(300'000))}}),
                            milliseconds(60'000));
   });
-  // Wait until the activation runs (the executor reports activations only on exit, so give the request time to
-  // arrive: its /run answer never comes while it spins).
-  std::this_thread::sleep_for(milliseconds(200));
+  ASSERT_TRUE(WaitUntilSpinning(service->pid())) << service->Describe();
   auto start = Clock::now();
   int exit_code = service->Stop(milliseconds(20'000));
   double ms = MsSince(start);
@@ -646,12 +673,12 @@ TEST_F(ExecutorLimitsTest, SigtermWithASpinningActivationExitsAfterTheGrace) {
 TEST_F(ExecutorLimitsTest, SigtermLetsShortActivationsFinishWithinTheGrace) {
   auto service = Start({"--shutdown-grace-ms", "10000"});
   ASSERT_NE(service, nullptr);
-  ASSERT_EQ(service->Post("/short/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 500}}}}))
-                .status,
-            200u);
+  ASSERT_EQ(
+      service->Post("/short/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 500}}}})).status,
+      200u);
   Reply reply;
   std::thread run([&] { reply = service->Fetch(http::Verb::post, "/short/run", RunBody(json::object{})); });
-  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(WaitUntilSpinning(service->pid())) << service->Describe();
   EXPECT_EQ(service->Stop(), 0) << service->Describe();
   run.join();
   // It ran to its own 500 ms limit and was answered before the exit.
@@ -696,8 +723,8 @@ TEST_F(ExecutorLimitsTest, SharedSecretIsRequiredWhenConfigured) {
   EXPECT_EQ(open->Stop(), 0) << open->Describe();
   // An empty secret file is a usage error (exit 2), not "no secret".
   ASSERT_TRUE(WriteFileAtomically(dir.path() / "empty", "\n").ok());
-  std::vector<std::string> args = {kWow.string(), "executor", "--listen", "127.0.0.1:0", "--secret-file",
-                                   (dir.path() / "empty").string()};
+  std::vector<std::string> args = {kWow.string(), "executor",      "--listen",
+                                   "127.0.0.1:0", "--secret-file", (dir.path() / "empty").string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -310,9 +310,8 @@ TEST_F(ProxyTest, AGuestPrintingTheSentinelCannotEndLogCollection) {
   ASSERT_OK(proxy().Post("/init", InitModule(kRuntime)));
   const std::string sentinel(kSentinel);
   const std::string defused = "x" + sentinel.substr(1);
-  Reply r = proxy().Post("/run", RunBody(json::object{{"mode", "log"},
-                                                      {"out", sentinel},
-                                                      {"err", "before " + sentinel + " after"}}));
+  Reply r = proxy().Post(
+      "/run", RunBody(json::object{{"mode", "log"}, {"out", sentinel}, {"err", "before " + sentinel + " after"}}));
   ASSERT_OK(r);
   ASSERT_OK(proxy().Post("/run", RunBody(json::object{{"mode", "log"}, {"out", "second run"}})));
   ASSERT_TRUE(proxy().WaitForSentinels(Stream::kStdout, 2)) << proxy().Describe();
@@ -324,8 +323,7 @@ TEST_F(ProxyTest, AGuestPrintingTheSentinelCannotEndLogCollection) {
   for (auto& line : proxy().Lines(Stream::kStderr)) {
     if (line.rfind("wow proxy:", 0) != 0) err.push_back(line);
   }
-  EXPECT_EQ(err, (std::vector<std::string>{"before " + defused + " after", sentinel, sentinel}))
-      << proxy().Describe();
+  EXPECT_EQ(err, (std::vector<std::string>{"before " + defused + " after", sentinel, sentinel})) << proxy().Describe();
 }
 
 // Concurrent activations: each one's lines come together, with its sentinel.
@@ -781,7 +779,8 @@ TEST_F(ProxyTest, SigtermLetsARunningActivationFinish) {
 // it is no activation (no sentinel).
 TEST_F(ProxyTest, SharedSecretFromTheEnvironment) {
   START_PROXY({}, {"WOW_EXECUTOR_SECRET=proxy secret"});
-  Reply no = proxy().Post("/init", InitBody(R"((module (memory (export "memory") 1) (func (export "_start"))))", false));
+  Reply no =
+      proxy().Post("/init", InitBody(R"((module (memory (export "memory") 1) (func (export "_start"))))", false));
   EXPECT_EQ(no.status, 401u) << no;
   EXPECT_EQ(proxy().Post("/run", RunBody()).status, 401u);
   auto init = http::Fetch(proxy().host(), proxy().port(), http::Verb::post, "/init",

@@ -130,8 +130,8 @@ int RunService(const ServiceFlags& flags) {
              flags.engine.data_dir, secret->empty() ? "" : ", shared secret required");
 
   const char* signal_name = stop.Wait();
-  fmt::print(stderr, "wow {}: {} received, finishing running activations (for up to {} ms)\n", command,
-             signal_name, grace.count());
+  fmt::print(stderr, "wow {}: {} received, finishing running activations (for up to {} ms)\n", command, signal_name,
+             grace.count());
   // The drain runs on its own thread so that the grace period bounds it. An
   // engine's deadline is fixed when its instance starts and cannot be moved
   // earlier from outside, so activations still running after the grace are
@@ -151,11 +151,13 @@ int RunService(const ServiceFlags& flags) {
     std::unique_lock<std::mutex> lock(mu);
     finished = drained_cv.wait_for(lock, grace, [&] { return drained; });
   }
-  if (!finished) {
+  size_t running = finished ? 0 : (*executor)->activations();
+  size_t initialising = finished ? 0 : (*executor)->initialising();
+  if (running > 0 || initialising > 0) {
     fmt::print(stderr,
                "wow {}: exiting after the {} ms shutdown grace period; abandoned {} running activation(s) and {} "
                "initialising container(s)\n",
-               command, grace.count(), (*executor)->activations(), (*executor)->initialising());
+               command, grace.count(), running, initialising);
     std::fflush(stdout);
     std::fflush(stderr);
     std::_Exit(kExitFailed);  // the drain thread and the workers are still busy: no destructors

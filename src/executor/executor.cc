@@ -230,12 +230,14 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
 
 void Executor::InitAsync(std::string id, InitRequest request,
                          std::function<void(Result<std::shared_ptr<const Container>>)> done) {
+  inits_pending_.fetch_add(1);
   boost::asio::post(blocking_, [this, id = std::move(id), request = std::move(request), done = std::move(done)] {
     auto result = Init(id, request);
     // A compile leaves megabytes of generated C freed in this thread's malloc
     // arena; hand them back, an edge node's RSS is precious. Rare, so cheap.
     if (result.ok() && (*result)->compiled) malloc_trim(0);
     done(std::move(result));
+    inits_pending_.fetch_sub(1);
   });
 }
 
@@ -258,13 +260,6 @@ bool Executor::Destroy(const std::string& id) {
 size_t Executor::containers() const {
   std::lock_guard<std::mutex> lock(mu_);
   return containers_.size();
-}
-
-size_t Executor::initialising() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, container] : containers_) n += container == nullptr;
-  return n;
 }
 
 uint64_t Executor::code_bytes() const {

@@ -143,8 +143,9 @@ class Executor {
   uint64_t code_bytes() const;
   // Activations accepted and not yet answered.
   size_t activations() const { return in_flight_.load(); }
-  // Containers whose Init has not finished.
-  size_t initialising() const;
+  // InitAsync calls not finished (queued or compiling): what Shutdown waits
+  // for besides activations.
+  size_t initialising() const { return inits_pending_.load(); }
 
   // Runs one activation on a fresh instance, on a worker fiber. `done` is
   // called exactly once, on a worker: with the activation's outcome, or with
@@ -181,6 +182,7 @@ class Executor {
   // Activations accepted and not yet answered; the capacity gate. (The
   // scheduler's own count drops only after `done` returned.)
   std::atomic<size_t> in_flight_{0};
+  std::atomic<size_t> inits_pending_{0};
   std::unique_ptr<Scheduler> scheduler_;
   boost::asio::thread_pool blocking_{2};  // compiles for /init
 };

@@ -27,9 +27,9 @@ std::optional<SysTime> DeadlineOf(const std::string& body, std::optional<Reply>*
 
 TEST(MessagesTest, DeadlineAtTheExtremesSaturatesInsteadOfWrapping) {
   // 2^64-1 as a string of digits (OpenWhisk's form) and as a JSON number.
-  for (const char* body : {R"({"value":{},"deadline":"18446744073709551615"})",
-                           R"({"value":{},"deadline":18446744073709551615})",
-                           R"({"value":{},"deadline":1e15})", R"({"value":{},"deadline":"1000000000000000"})"}) {
+  for (const char* body :
+       {R"({"value":{},"deadline":"18446744073709551615"})", R"({"value":{},"deadline":18446744073709551615})",
+        R"({"value":{},"deadline":1e15})", R"({"value":{},"deadline":"1000000000000000"})"}) {
     auto d = DeadlineOf(body);
     ASSERT_TRUE(d.has_value()) << body;
     EXPECT_GT(*d, std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) << body;
@@ -41,10 +41,10 @@ TEST(MessagesTest, DeadlineAtTheExtremesSaturatesInsteadOfWrapping) {
 }
 
 TEST(MessagesTest, MalformedDeadlinesAreBadRequests) {
-  for (const char* body : {R"({"value":{},"deadline":-1})", R"({"value":{},"deadline":"-1"})",
-                           R"({"value":{},"deadline":1.5})", R"({"value":{},"deadline":"1.5"})",
-                           R"({"value":{},"deadline":"18446744073709551616"})", R"({"value":{},"deadline":1e300})",
-                           R"({"value":{},"deadline":""})", R"({"value":{},"deadline":true})"}) {
+  for (const char* body :
+       {R"({"value":{},"deadline":-1})", R"({"value":{},"deadline":"-1"})", R"({"value":{},"deadline":1.5})",
+        R"({"value":{},"deadline":"1.5"})", R"({"value":{},"deadline":"18446744073709551616"})",
+        R"({"value":{},"deadline":1e300})", R"({"value":{},"deadline":""})", R"({"value":{},"deadline":true})"}) {
     std::optional<Reply> error;
     DeadlineOf(body, &error);
     ASSERT_TRUE(error.has_value()) << body;
@@ -56,9 +56,9 @@ TEST(MessagesTest, HugeTimeoutsParseAndAreLeftToTheExecutorsMaximum) {
   executor::InitRequest r;
   ASSERT_FALSE(ParseInitBody(R"({"value":{"code":"x","limits":{"timeout":1e15}}})", r));
   EXPECT_EQ(r.timeout_ms, 1'000'000'000'000'000u);
-  for (const char* body : {R"({"value":{"code":"x","limits":{"timeout":-5}}})",
-                           R"({"value":{"code":"x","limits":{"timeout":0.5}}})",
-                           R"({"value":{"code":"x","limits":{"timeout":1e30}}})"}) {
+  for (const char* body :
+       {R"({"value":{"code":"x","limits":{"timeout":-5}}})", R"({"value":{"code":"x","limits":{"timeout":0.5}}})",
+        R"({"value":{"code":"x","limits":{"timeout":1e30}}})"}) {
     executor::InitRequest bad;
     auto error = ParseInitBody(body, bad);
     ASSERT_TRUE(error.has_value()) << body;
@@ -78,8 +78,7 @@ TEST(MessagesTest, SecretIsRequiredOnlyWhenConfigured) {
   EXPECT_FALSE(CheckSecret(WithSecret("s3cret"), "s3cret"));
   for (std::optional<std::string> wrong :
        {std::optional<std::string>(), std::optional<std::string>(""), std::optional<std::string>("s3cre"),
-        std::optional<std::string>("S3cret"),
-        std::optional<std::string>("s3cret-and-more")}) {
+        std::optional<std::string>("S3cret"), std::optional<std::string>("s3cret-and-more")}) {
     auto refused = CheckSecret(WithSecret(wrong), "s3cret");
     ASSERT_TRUE(refused.has_value()) << wrong.value_or("(none)");
     EXPECT_EQ(refused->status, http::HttpStatus::unauthorized);
