@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <sstream>
 
 #include "service_fixture.h"
 
@@ -45,6 +46,16 @@ Service* ExecutorServiceTest::executor_ = nullptr;
 
 const fs::path kRuntime = Guest("abi_runtime");
 constexpr char kTrapWat[] = R"((module (memory (export "memory") 1) (func (export "_start") unreachable)))";
+// A WASI command that prints the result {} at once.
+constexpr char kQuickWat[] = R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{}\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))))";
+constexpr char kSpinWat[] = R"((module (memory (export "memory") 1) (func (export "_start") (loop (br 0)))))";
 
 #define ASSERT_OK(reply) ASSERT_EQ((reply).status, 200u) << (reply) << "\n" << executor().Describe()
 #define EXPECT_JSON(reply, text) EXPECT_EQ((reply).json, Json(text)) << (reply)
@@ -521,6 +532,254 @@ TEST_F(ExecutorServiceTest, GarbageOnTheSocketDoesNotKillTheServer) {
       EXPECT_EQ(r.json, json::value(json::object{{"i", static_cast<int64_t>(i)}})) << r;
     }
   }
+}
+
+// A run whose deadline is 2^64-1 ms (or 1e15 ms) after the epoch is a run
+// with a far deadline: it is served, not stopped at once by a deadline that
+// wrapped into the past.
+TEST_F(ExecutorServiceTest, FarDeadlinesDoNotWrapToZero) {
+  ASSERT_OK(executor().Post("/far-deadline/init", InitBody(kQuickWat, false)));
+  for (json::value deadline : {json::value("18446744073709551615"), json::value(18446744073709551615ull),
+                               json::value(1e15), json::value("1000000000000000")}) {
+    Reply r = executor().Post("/far-deadline/run", RunBody(json::object{{"x", 1}}, {{"deadline", deadline}}));
+    EXPECT_EQ(r.status, 200u) << ToJson(deadline) << ": " << r;
+  }
+  for (json::value deadline : {json::value(-1), json::value("-1"), json::value(1.5), json::value(1e300),
+                               json::value("18446744073709551616")}) {
+    Reply r = executor().Post("/far-deadline/run", RunBody(json::object{}, {{"deadline", deadline}}));
+    EXPECT_EQ(r.status, 400u) << ToJson(deadline) << ": " << r;
+  }
+}
+
+TEST_F(ExecutorServiceTest, ContainerIdsThatWouldBlurTheLogPrefixAreRefused) {
+  for (std::string id : {std::string("[victim]"), std::string("a]b"), std::string(257, 'i')}) {
+    Reply r = executor().Post(Path(id, "init"), InitBody(kQuickWat, false));
+    EXPECT_EQ(r.status, 400u) << id << ": " << r;
+  }
+  ASSERT_OK(executor().Post(Path(std::string(256, 'i'), "init"), InitBody(kQuickWat, false)));
+  EXPECT_EQ(executor().Post(Path(std::string(256, 'i'), "destroy"), "").status, 200u);
+}
+
+// A guest cannot write a line that looks like another container's: its
+// lines all start with its own "[id] ", and control characters that could
+// redraw the prefix on a terminal are escaped.
+TEST_F(ExecutorServiceTest, GuestsCannotForgeAnotherContainersLogLines) {
+  REQUIRE_MODULES(kRuntime);
+  ASSERT_OK(executor().Post("/forger/init", InitModule(kRuntime)));
+  const std::string sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
+  Reply r = executor().Post("/forger/run", RunBody(json::object{{"mode", "log"},
+                                                                {"out", "[victim] forged on stdout"},
+                                                                {"err", "\r[victim] forged on stderr " + sentinel}}));
+  ASSERT_OK(r);
+  auto deadline = Clock::now() + milliseconds(10'000);
+  while (executor().Stderr().find("forged on stderr") == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_NE(executor().Stdout().find("\n[forger] [victim] forged on stdout\n"), std::string::npos)
+      << executor().Describe();
+  EXPECT_NE(executor().Stderr().find("\n[forger] \\x0d[victim] forged on stderr x" + sentinel.substr(1) + "\n"),
+            std::string::npos)
+      << executor().Describe();
+  for (Stream stream : {Stream::kStdout, Stream::kStderr}) {
+    for (const std::string& line : executor().Lines(stream)) {
+      EXPECT_FALSE(line.starts_with("[victim]")) << line;
+      EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+    }
+  }
+}
+
+// Each test below starts its own executor with the flags it tests (the
+// interpreter: nothing to compile).
+class ExecutorLimitsTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Service> Start(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    args.insert(args.begin(), {"--engine", "interp"});
+    return Service::Start({"executor", data_dir_.path(), std::move(args), std::move(env)});
+  }
+  TempDir data_dir_{"wow-executor-limits"};
+};
+
+// CPU time (user + system, in clock ticks) the process has used so far.
+long CpuTicks(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return -1;
+  // Fields after the command name (which ends with the last ')'): utime and stime are the 12th and 13th.
+  std::istringstream fields(stat->substr(stat->rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i == 12) utime = std::stol(field);
+    if (i == 13) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// Waits (up to 30 s) until the idle process `pid` has burnt 100 ms of CPU:
+// an activation is spinning in it.
+bool WaitUntilSpinning(pid_t pid) {
+  const long ticks_100ms = std::max(1L, ::sysconf(_SC_CLK_TCK) / 10);
+  long base = CpuTicks(pid);
+  for (auto deadline = Clock::now() + milliseconds(30'000); Clock::now() < deadline;) {
+    if (CpuTicks(pid) - base >= ticks_100ms) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return false;
+}
+
+// A module of about `kib` KiB: a data segment of that many bytes.
+std::string ModuleOfKib(int kib, char fill) {
+  return "(module (memory (export \"memory\") 16) (data (i32.const 0) \"" + std::string(kib * 1024, fill) +
+         "\") (func (export \"_start\")))";
+}
+
+TEST_F(ExecutorLimitsTest, MaxContainersAtAndOverTheLimit) {
+  auto service = Start({"--max-containers", "2"});
+  ASSERT_NE(service, nullptr);
+  ASSERT_EQ(service->Post("/one/init", InitBody(kQuickWat, false)).status, 200u) << service->Describe();
+  ASSERT_EQ(service->Post("/two/init", InitBody(kQuickWat, false)).status, 200u) << service->Describe();
+  Reply over = service->Post("/three/init", InitBody(kQuickWat, false));
+  EXPECT_EQ(over.status, 502u) << over;
+  EXPECT_NE(over.Error().find("maximum of 2 containers"), std::string::npos) << over;
+  EXPECT_EQ(service->Post("/three/run", RunBody()).status, 404u);
+  ASSERT_EQ(service->Post("/one/destroy", "").status, 200u);
+  EXPECT_EQ(service->Post("/three/init", InitBody(kQuickWat, false)).status, 200u);
+  EXPECT_EQ(service->Post("/three/run", RunBody(json::object{{"x", 1}})).status, 200u);
+  EXPECT_EQ(service->Stop(), 0) << service->Describe();
+}
+
+TEST_F(ExecutorLimitsTest, MaxCodeBytesAtAndOverTheLimit) {
+  // 1 MiB of code: one module of 600 KiB fits, a second does not, a small one does.
+  auto service = Start({"--max-code-mb", "1"});
+  ASSERT_NE(service, nullptr);
+  ASSERT_EQ(service->Post("/big-a/init", InitBody(ModuleOfKib(600, 'a'), false)).status, 200u) << service->Describe();
+  Reply over = service->Post("/big-b/init", InitBody(ModuleOfKib(600, 'b'), false));
+  EXPECT_EQ(over.status, 502u) << over;
+  EXPECT_NE(over.Error().find("at most 1048576 bytes of code"), std::string::npos) << over;
+  EXPECT_EQ(service->Post("/small/init", InitBody(ModuleOfKib(300, 'c'), false)).status, 200u);
+  // Destroying frees the bytes.
+  ASSERT_EQ(service->Post("/big-a/destroy", "").status, 200u);
+  EXPECT_EQ(service->Post("/big-b/init", InitBody(ModuleOfKib(600, 'b'), false)).status, 200u);
+  EXPECT_EQ(service->Stop(), 0) << service->Describe();
+}
+
+TEST_F(ExecutorLimitsTest, TimeLimitsAreCappedNeverZeroNeverEndless) {
+  auto service = Start({"--max-timeout-ms", "300", "--timeout-ms", "300"});
+  ASSERT_NE(service, nullptr);
+  // limits.timeout above the maximum is refused at /init; at it, accepted.
+  for (json::value timeout : {json::value(1e15), json::value(301), json::value("18446744073709551615")}) {
+    Reply r =
+        service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", timeout}}}}));
+    EXPECT_EQ(r.status, 502u) << ToJson(timeout) << ": " << r;
+    EXPECT_NE(r.Error().find("exceeds this executor's maximum of 300 ms"), std::string::npos) << r;
+  }
+  ASSERT_EQ(
+      service->Post("/capped/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 300}}}})).status,
+      200u);
+  // A deadline beyond the maximum is clamped to it: the spin stops after 300 ms.
+  for (json::value deadline : {json::value("18446744073709551615"), json::value(1e15)}) {
+    auto start = Clock::now();
+    Reply r = service->Post("/capped/run", RunBody(json::object{}, {{"deadline", deadline}}));
+    double ms = MsSince(start);
+    EXPECT_EQ(r.status, 502u) << r;
+    EXPECT_JSON(r, R"({"error":"The action exceeded its time limits of 300 milliseconds."})");
+    EXPECT_GE(ms, 250) << r;
+    EXPECT_LT(ms, 3000) << r;
+  }
+  EXPECT_EQ(service->Stop(), 0) << service->Describe();
+}
+
+TEST_F(ExecutorLimitsTest, SigtermWithASpinningActivationExitsAfterTheGrace) {
+  auto service = Start({"--shutdown-grace-ms", "500"});
+  ASSERT_NE(service, nullptr);
+  ASSERT_EQ(service->Post("/spinner/init", InitBody(kSpinWat, false)).status, 200u) << service->Describe();
+  // Its deadline is 5 minutes away (the default maximum): far beyond the grace.
+  Reply reply;
+  std::thread run([&] {
+    reply = service->Fetch(http::Verb::post, "/spinner/run",
+                           RunBody(json::object{}, {{"deadline", DeadlineIn(milliseconds(300'000))}}),
+                           milliseconds(60'000));
+  });
+  ASSERT_TRUE(WaitUntilSpinning(service->pid())) << service->Describe();
+  auto start = Clock::now();
+  int exit_code = service->Stop(milliseconds(20'000));
+  double ms = MsSince(start);
+  run.join();
+  std::printf("[ executor ] SIGTERM with a spinning activation: exited after %.0f ms (grace 500 ms)\n", ms);
+  EXPECT_EQ(exit_code, 1) << service->Describe();  // -2 would mean it had to be SIGKILLed
+  EXPECT_GE(ms, 400) << service->Describe();
+  EXPECT_LT(ms, 5000) << service->Describe();
+  EXPECT_NE(service->Stderr().find("abandoned 1 running activation(s)"), std::string::npos) << service->Describe();
+  EXPECT_NE(reply.status, 200u) << reply;  // the connection closed unanswered, or a 5xx
+}
+
+TEST_F(ExecutorLimitsTest, SigtermLetsShortActivationsFinishWithinTheGrace) {
+  auto service = Start({"--shutdown-grace-ms", "10000"});
+  ASSERT_NE(service, nullptr);
+  ASSERT_EQ(
+      service->Post("/short/init", InitBody(kSpinWat, false, {{"limits", json::object{{"timeout", 500}}}})).status,
+      200u);
+  Reply reply;
+  std::thread run([&] { reply = service->Fetch(http::Verb::post, "/short/run", RunBody(json::object{})); });
+  ASSERT_TRUE(WaitUntilSpinning(service->pid())) << service->Describe();
+  EXPECT_EQ(service->Stop(), 0) << service->Describe();
+  run.join();
+  // It ran to its own 500 ms limit and was answered before the exit.
+  EXPECT_EQ(reply.status, 502u) << reply;
+  EXPECT_JSON(reply, R"({"error":"The action exceeded its time limits of 500 milliseconds."})");
+}
+
+TEST_F(ExecutorLimitsTest, SharedSecretIsRequiredWhenConfigured) {
+  TempDir dir("wow-secret");
+  fs::path file = dir.path() / "secret";
+  ASSERT_TRUE(WriteFileAtomically(file, "correct horse\n").ok());
+  auto send = [](Service& s, std::string_view target, std::string body, std::optional<std::string> secret) {
+    http::Headers headers;
+    if (secret) headers.emplace_back("X-Wow-Secret", *secret);
+    return ToReply(
+        http::Fetch(s.host(), s.port(), http::Verb::post, target, std::move(body), "application/json", headers));
+  };
+  struct Case {
+    std::vector<std::string> args, env;
+    std::string secret;
+  };
+  for (const Case& c : {Case{{"--secret-file", file.string()}, {}, "correct horse"},
+                        Case{{}, {"WOW_EXECUTOR_SECRET=from the environment"}, "from the environment"}}) {
+    auto service = Start(c.args, c.env);
+    ASSERT_NE(service, nullptr);
+    for (std::optional<std::string> wrong : {std::optional<std::string>(), std::optional<std::string>("wrong"),
+                                             std::optional<std::string>(c.secret + "x")}) {
+      Reply r = send(*service, "/guarded/init", InitBody(kQuickWat, false), wrong);
+      EXPECT_EQ(r.status, 401u) << r;
+      EXPECT_NE(r.Error().find("X-Wow-Secret"), std::string::npos) << r;
+      EXPECT_EQ(send(*service, "/anything", "", wrong).status, 401u);
+    }
+    EXPECT_EQ(send(*service, "/guarded/init", InitBody(kQuickWat, false), c.secret).status, 200u);
+    EXPECT_EQ(send(*service, "/guarded/run", RunBody(json::object{{"ok", 1}}), c.secret).status, 200u);
+    EXPECT_EQ(send(*service, "/guarded/run", RunBody(json::object{{"ok", 1}}), std::nullopt).status, 401u);
+    EXPECT_EQ(service->Stop(), 0) << service->Describe();
+  }
+  // Without one, no header is needed (the suite's executor shows it too).
+  auto open = Start({});
+  ASSERT_NE(open, nullptr);
+  EXPECT_EQ(send(*open, "/open/init", InitBody(kQuickWat, false), std::nullopt).status, 200u);
+  EXPECT_EQ(open->Stop(), 0) << open->Describe();
+  // An empty secret file is a usage error (exit 2), not "no secret".
+  ASSERT_TRUE(WriteFileAtomically(dir.path() / "empty", "\n").ok());
+  std::vector<std::string> args = {kWow.string(), "executor",      "--listen",
+                                   "127.0.0.1:0", "--secret-file", (dir.path() / "empty").string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = SpawnCaptured(argv.data(), environ, dir.path() / "out", dir.path() / "err");
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  auto err = ReadFile(dir.path() / "err");
+  ASSERT_TRUE(err.ok());
+  EXPECT_NE(err->find("empty"), std::string::npos) << *err;
 }
 
 }  // namespace

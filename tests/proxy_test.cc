@@ -301,6 +301,31 @@ TEST_F(ProxyTest, LogsOfEachRunAreFollowedBySentinels) {
   EXPECT_EQ(err, want_err) << proxy().Describe();
 }
 
+// OpenWhisk's invoker stops collecting an activation's logs at the first
+// line containing the sentinel; a guest printing it gets it defused, so each
+// run still has exactly one sentinel per stream, after all its lines.
+TEST_F(ProxyTest, AGuestPrintingTheSentinelCannotEndLogCollection) {
+  REQUIRE_MODULES(kRuntime);
+  START_PROXY();
+  ASSERT_OK(proxy().Post("/init", InitModule(kRuntime)));
+  const std::string sentinel(kSentinel);
+  const std::string defused = "x" + sentinel.substr(1);
+  Reply r = proxy().Post(
+      "/run", RunBody(json::object{{"mode", "log"}, {"out", sentinel}, {"err", "before " + sentinel + " after"}}));
+  ASSERT_OK(r);
+  ASSERT_OK(proxy().Post("/run", RunBody(json::object{{"mode", "log"}, {"out", "second run"}})));
+  ASSERT_TRUE(proxy().WaitForSentinels(Stream::kStdout, 2)) << proxy().Describe();
+  ASSERT_TRUE(proxy().WaitForSentinels(Stream::kStderr, 2)) << proxy().Describe();
+  std::vector<std::string> want_out = {proxy().host() + ":" + std::to_string(proxy().port()), defused, sentinel,
+                                       "second run", sentinel};
+  EXPECT_EQ(proxy().Lines(Stream::kStdout), want_out) << proxy().Describe();
+  std::vector<std::string> err;
+  for (auto& line : proxy().Lines(Stream::kStderr)) {
+    if (line.rfind("wow proxy:", 0) != 0) err.push_back(line);
+  }
+  EXPECT_EQ(err, (std::vector<std::string>{"before " + defused + " after", sentinel, sentinel})) << proxy().Describe();
+}
+
 // Concurrent activations: each one's lines come together, with its sentinel.
 TEST_F(ProxyTest, ConcurrentRunsDoNotInterleaveTheirLogs) {
   REQUIRE_MODULES(kRuntime);
@@ -748,6 +773,22 @@ TEST_F(ProxyTest, SigtermLetsARunningActivationFinish) {
   EXPECT_JSON(reply, R"({"status":0})");
   EXPECT_EQ(proxy().CountSentinels(Stream::kStdout), 1u) << proxy().Describe();
   proxy_.reset();
+}
+
+// With a shared secret, every request needs it; a failed /init for want of
+// it is no activation (no sentinel).
+TEST_F(ProxyTest, SharedSecretFromTheEnvironment) {
+  START_PROXY({}, {"WOW_EXECUTOR_SECRET=proxy secret"});
+  Reply no =
+      proxy().Post("/init", InitBody(R"((module (memory (export "memory") 1) (func (export "_start"))))", false));
+  EXPECT_EQ(no.status, 401u) << no;
+  EXPECT_EQ(proxy().Post("/run", RunBody()).status, 401u);
+  auto init = http::Fetch(proxy().host(), proxy().port(), http::Verb::post, "/init",
+                          InitBody(R"((module (memory (export "memory") 1) (func (export "_start"))))", false),
+                          "application/json", {{"X-Wow-Secret", "proxy secret"}});
+  ASSERT_TRUE(init.ok()) << init.status().ToString();
+  EXPECT_EQ(init->result_int(), 200u) << init->body();
+  EXPECT_EQ(proxy().CountSentinels(Stream::kStdout), 0u) << proxy().Describe();
 }
 
 TEST_F(ProxyTest, GarbageAndTruncatedRequestsDoNotKillTheServer) {

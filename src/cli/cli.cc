@@ -84,6 +84,26 @@ void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
   cmd->add_option("--action-logs", flags.action_logs, "Where activation logs go: stdio (stdout/stderr) or none")
       ->capture_default_str()
       ->check(CLI::IsMember({"stdio", "none"}));
+  cmd->add_option("--max-containers", flags.max_containers,
+                  "Containers held at once (initialising included); beyond it /init fails")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--max-code-mb", flags.max_code_mb,
+                  "Module + compiled artifact bytes held by all containers; beyond it /init fails")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-timeout-ms", flags.max_timeout_ms,
+                  "Longest time limit: a larger limits.timeout fails /init, a later deadline is clamped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400'000));
+  cmd->add_option("--shutdown-grace-ms", flags.shutdown_grace_ms,
+                  "On SIGTERM/SIGINT, how long running activations may finish before the process exits anyway")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3'600'000));
+  cmd->add_option("--secret-file", flags.secret_file,
+                  "File holding a shared secret every request must carry in the X-Wow-Secret header "
+                  "(default: $WOW_EXECUTOR_SECRET; none: no secret)")
+      ->check(CLI::ExistingFile);
   AddEngineFlags(cmd, flags.engine, wasm::EngineUse::kService);
 }
 

@@ -63,6 +63,11 @@ struct ServiceFlags {
   uint64_t body_limit_mb = 64;
   std::string action_logs = "stdio";  // or "none"
   std::vector<std::string> allow_dirs;  // --allow-dir: roots the `dir` annotation may grant
+  size_t max_containers = 1024;
+  uint64_t max_code_mb = 1024;
+  uint64_t max_timeout_ms = 300'000;
+  uint64_t shutdown_grace_ms = 30'000;
+  std::string secret_file;  // empty: $WOW_EXECUTOR_SECRET, else no secret
 };
 
 // `wow serve`.

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/json.h"
+#include "executor/deadline.h"
 #include "wasm/engine_factory.h"
 
 namespace wow::executor {
@@ -96,6 +97,15 @@ void Executor::Shutdown() {
 }
 
 Result<std::unique_ptr<Executor>> Executor::Create(const ExecutorOptions& options) {
+  if (options.max_time_limit.count() <= 0 || options.default_timeout.count() <= 0 ||
+      options.default_timeout > options.max_time_limit) {
+    return Status::InvalidArgument(
+        fmt::format("the default time limit ({} ms) must be positive and at most the maximum time limit ({} ms)",
+                    options.default_timeout.count(), options.max_time_limit.count()));
+  }
+  if (options.max_containers == 0 || options.max_code_bytes == 0) {
+    return Status::InvalidArgument("the maximum number of containers and of code bytes must be positive");
+  }
   std::unique_ptr<Executor> executor(new Executor(options));
   WOW_ASSIGN_OR_RETURN(executor->default_engine_, executor->EngineFor(options.engine));
   SchedulerOptions scheduler;
@@ -121,12 +131,39 @@ Result<wasm::Engine*> Executor::EngineFor(const std::string& name) {
   return engine.get();
 }
 
+Status Executor::ChargeCode(uint64_t bytes, const char* what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bytes > options_.max_code_bytes - code_bytes_) {
+    return Status::Error(Code::kResourceExhausted, Phase::kNone,
+                         fmt::format("The executor cannot hold this action's {} ({} bytes): its containers hold {} of "
+                                     "at most {} bytes of code. Destroy containers first.",
+                                     what, bytes, code_bytes_, options_.max_code_bytes));
+  }
+  code_bytes_ += bytes;
+  return Status::Ok();
+}
+
+void Executor::ReleaseCodeLocked(uint64_t bytes) { code_bytes_ -= std::min(bytes, code_bytes_); }
+
 Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, const InitRequest& request) {
   if (request.code.empty()) return Status::InvalidArgument(kNoCode);
+  const uint64_t max_time_limit_ms = static_cast<uint64_t>(options_.max_time_limit.count());
+  if (request.timeout_ms && *request.timeout_ms > max_time_limit_ms) {
+    return Status::InvalidArgument(fmt::format("limits.timeout ({} ms) exceeds this executor's maximum of {} ms.",
+                                               *request.timeout_ms, max_time_limit_ms));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!containers_.emplace(id, nullptr).second) return Status::Error(Code::kAlreadyExists, Phase::kNone, kInitTwice);
+    if (containers_.contains(id)) return Status::Error(Code::kAlreadyExists, Phase::kNone, kInitTwice);
+    if (containers_.size() >= options_.max_containers) {
+      return Status::Error(
+          Code::kResourceExhausted, Phase::kNone,
+          fmt::format("The executor holds its maximum of {} containers; destroy one before initialising another.",
+                      options_.max_containers));
+    }
+    containers_.emplace(id, nullptr);
   }
+  uint64_t charged = 0;  // against max_code_bytes, released unless the container is kept
   auto start = Clock::now();
   auto build = [&]() -> Result<std::shared_ptr<Container>> {
     auto c = std::make_shared<Container>();
@@ -168,6 +205,8 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     WOW_ASSIGN_OR_RETURN(ActionCode code,
                          DecodeActionCode(request.code, request.binary, request.main, options_.code_limits));
     c->code_source = code.source;
+    WOW_RETURN_IF_ERROR(ChargeCode(code.wasm.size(), "module"));
+    charged += code.wasm.size();
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(code.wasm.data()), code.wasm.size());
     WOW_ASSIGN_OR_RETURN(wasm::Engine * engine, EngineFor(c->engine));
     WOW_ASSIGN_OR_RETURN(wasm::PrepareInfo prepared, engine->Prepare(bytes));
@@ -175,6 +214,9 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
     std::error_code size_error;
     c->artifact_bytes = std::filesystem::file_size(prepared.artifact, size_error);
     if (size_error) c->artifact_bytes = 0;
+    WOW_RETURN_IF_ERROR(ChargeCode(c->artifact_bytes, "compiled artifact"));
+    charged += c->artifact_bytes;
+    c->code_bytes = charged;
     WOW_ASSIGN_OR_RETURN(c->module, engine->Load(bytes, abi::HostFunctionsFor(c->capabilities)));
     WOW_ASSIGN_OR_RETURN(c->abi, abi::DetectAbi(c->module->info()));
     WOW_ASSIGN_OR_RETURN(c->entry_point, EntryPoint(request.main, c->module->info()));
@@ -184,6 +226,7 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
   auto built = build();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = containers_.find(id);
+  if (!built.ok() || it == containers_.end()) ReleaseCodeLocked(charged);
   if (!built.ok()) {
     if (it != containers_.end() && it->second == nullptr) containers_.erase(it);
     return built.status();
@@ -197,12 +240,14 @@ Result<std::shared_ptr<const Container>> Executor::Init(const std::string& id, c
 
 void Executor::InitAsync(std::string id, InitRequest request,
                          std::function<void(Result<std::shared_ptr<const Container>>)> done) {
+  inits_pending_.fetch_add(1);
   boost::asio::post(blocking_, [this, id = std::move(id), request = std::move(request), done = std::move(done)] {
     auto result = Init(id, request);
     // A compile leaves megabytes of generated C freed in this thread's malloc
     // arena; hand them back, an edge node's RSS is precious. Rare, so cheap.
     if (result.ok() && (*result)->compiled) malloc_trim(0);
     done(std::move(result));
+    inits_pending_.fetch_sub(1);
   });
 }
 
@@ -214,7 +259,12 @@ std::shared_ptr<const Container> Executor::Find(const std::string& id) const {
 
 bool Executor::Destroy(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  return containers_.erase(id) > 0;
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return false;
+  // One still initialising releases its own charge when it finds itself gone.
+  if (it->second != nullptr) ReleaseCodeLocked(it->second->code_bytes);
+  containers_.erase(it);
+  return true;
 }
 
 size_t Executor::containers() const {
@@ -222,14 +272,19 @@ size_t Executor::containers() const {
   return containers_.size();
 }
 
+uint64_t Executor::code_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return code_bytes_;
+}
+
 uint64_t Executor::TimeLimitMs(const Container& container, const RunRequest& request) const {
   std::optional<uint64_t> limit = container.timeout_ms;
   if (request.deadline) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(*request.deadline - std::chrono::system_clock::now());
-    uint64_t ms = left.count() > 0 ? static_cast<uint64_t>(left.count()) : 0;
+    uint64_t ms = MillisUntil(*request.deadline, std::chrono::system_clock::now());
     if (!limit || ms < *limit) limit = ms;
   }
-  return limit ? *limit : static_cast<uint64_t>(options_.default_timeout.count());
+  uint64_t ms = limit ? *limit : static_cast<uint64_t>(options_.default_timeout.count());
+  return std::min(ms, static_cast<uint64_t>(options_.max_time_limit.count()));
 }
 
 namespace {
@@ -262,7 +317,7 @@ void Executor::Run(std::shared_ptr<const Container> container, RunRequest reques
   }
   // The limit and deadline are fixed when the request arrives: queueing counts.
   uint64_t limit_ms = TimeLimitMs(*container, request);
-  Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(limit_ms);
+  Clock::time_point deadline = SaturatingAdd(Clock::now(), limit_ms);
   auto task = [this, container, request = std::move(request), done, limit_ms, deadline]() mutable {
     abi::ActivationRequest a;
     a.action_name = container->name;

@@ -8,8 +8,24 @@ namespace wow::protocol {
 
 using http::HttpStatus;
 
+namespace {
+
+// Ids appear in every log line's "[<id>] " prefix: without brackets, spaces
+// or control characters there, the prefix ends at the line's first ']'.
+bool ValidContainerId(std::string_view id) {
+  if (id.empty() || id.size() > ExecutorProtocol::kMaxContainerIdBytes) return false;
+  for (char ch : id) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f || c == '[' || c == ']') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) {
   Replier reply = ReplierFor(request, respond);
+  if (auto refused = CheckSecret(request, secret_)) return reply(std::move(*refused));
   // /{container_id}/{init|run|destroy}
   std::string_view target = TargetPath(request);
   size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
@@ -18,6 +34,12 @@ void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) 
         {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
   }
   std::string id(target.substr(1, slash - 1));
+  if (!ValidContainerId(id)) {
+    return reply({HttpStatus::bad_request,
+                  http::JsonError(fmt::format("A container id is 1 to {} printable ASCII characters other than "
+                                              "brackets and spaces.",
+                                              kMaxContainerIdBytes))});
+  }
   std::string_view op = target.substr(slash + 1);
   if (op != "init" && op != "run" && op != "destroy") {
     return reply(

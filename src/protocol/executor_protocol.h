@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <utility>
+
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
@@ -11,17 +14,25 @@ namespace wow::protocol {
 // /{container_id}/run and /{container_id}/destroy, for many containers and
 // many concurrent runs each. Bodies and answers follow the action-runtime
 // protocol (messages.h). Activation logs go to this process's stdout and
-// stderr, each line prefixed with "[<container_id>] ".
+// stderr, each line prefixed with "[<container_id>] " (framed as
+// ActionLogWriter::Write says).
 class ExecutorProtocol {
  public:
-  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs) : executor_(executor), logs_(logs) {}
+  // A non-empty `secret` must come with every request (CheckSecret), else 401.
+  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs, std::string secret = {})
+      : executor_(executor), logs_(logs), secret_(std::move(secret)) {}
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
 
+  // The longest container id accepted (bytes); longer ones, and ids holding
+  // brackets, spaces or control characters, are answered 400.
+  static constexpr size_t kMaxContainerIdBytes = 256;
+
  private:
   executor::Executor& executor_;
   ActionLogWriter& logs_;
+  std::string secret_;
 };
 
 }  // namespace wow::protocol

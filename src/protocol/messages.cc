@@ -8,6 +8,8 @@
 #include <cstdlib>
 
 #include "common/json.h"
+#include "common/sha256.h"
+#include "executor/deadline.h"
 
 namespace wow::protocol {
 namespace {
@@ -117,7 +119,7 @@ std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& o
     if (key == "deadline") {
       auto ms = WholeNumberOrDigits(val);
       if (!ms) return Error(HttpStatus::bad_request, "deadline must be a time in milliseconds since the epoch.");
-      out.deadline = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+      out.deadline = executor::EpochMsToTimePoint(*ms);  // saturates: 2^64-1 is "far ahead", not the past
     }
     if (key == "activation_id" && val.is_string()) out.activation_id = std::string(val.as_string());
     if (!val.is_string()) continue;
@@ -136,6 +138,21 @@ std::optional<Reply> ParseRunBody(std::string_view body, executor::RunRequest& o
   const char* api_host = std::getenv("__OW_API_HOST");
   if (api_host != nullptr && !has_api_host) out.env.push_back(std::string("__OW_API_HOST=") + api_host);
   return std::nullopt;
+}
+
+std::optional<Reply> CheckSecret(const http::Request& request, std::string_view secret) {
+  if (secret.empty()) return std::nullopt;
+  auto given = request.find(kSecretHeader);
+  std::string_view value = given == request.end() ? std::string_view() : std::string_view(given->value());
+  // Digests have one length, so neither the loop nor an early exit tells how
+  // much of the secret matched, nor how long it is.
+  std::string a = Sha256Hex(value);
+  std::string b = Sha256Hex(secret);
+  unsigned char differ = given == request.end() ? 1 : 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
+  if (differ == 0) return std::nullopt;
+  return Error(HttpStatus::unauthorized,
+               fmt::format("This endpoint requires its shared secret in the {} header.", kSecretHeader));
 }
 
 Reply InitReply(const Result<std::shared_ptr<const executor::Container>>& result) {

@@ -30,6 +30,16 @@ struct Reply {
 
 inline constexpr char kEndOfActivation[] = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 
+// The request header carrying the shared secret of `wow executor` and
+// `wow proxy` (--secret-file, WOW_EXECUTOR_SECRET).
+inline constexpr char kSecretHeader[] = "X-Wow-Secret";
+
+// With a non-empty `secret`: null when the request's X-Wow-Secret header
+// equals it, else 401 {"error":...}. The comparison takes the same time
+// whatever the header holds (it compares SHA-256 digests in constant time).
+// An empty `secret` accepts every request.
+std::optional<Reply> CheckSecret(const http::Request& request, std::string_view secret);
+
 // Parses an /init body {"value":{"name","main","binary","code","env","annotations","limits"}}.
 // Malformed JSON or wrong field types: 400; no code (also `{}`): 403
 // "Missing main/no code to execute."

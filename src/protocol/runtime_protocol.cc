@@ -8,6 +8,7 @@ using http::HttpStatus;
 
 void RuntimeProtocol::Handle(http::Request&& request, http::Responder respond) {
   Replier reply = ReplierFor(request, respond);
+  if (auto refused = CheckSecret(request, secret_)) return reply(std::move(*refused));
   std::string_view target = TargetPath(request);
   bool init = target == "/init";
   bool run = target == "/run";

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <utility>
+
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
@@ -12,7 +15,9 @@ namespace wow::protocol {
 // end-of-activation sentinel go to this process's stdout and stderr.
 class RuntimeProtocol {
  public:
-  RuntimeProtocol(executor::Executor& executor, ActionLogWriter& logs) : executor_(executor), logs_(logs) {}
+  // A non-empty `secret` must come with every request (CheckSecret), else 401.
+  RuntimeProtocol(executor::Executor& executor, ActionLogWriter& logs, std::string secret = {})
+      : executor_(executor), logs_(logs), secret_(std::move(secret)) {}
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
@@ -23,6 +28,7 @@ class RuntimeProtocol {
  private:
   executor::Executor& executor_;
   ActionLogWriter& logs_;
+  std::string secret_;
 };
 
 }  // namespace wow::protocol
