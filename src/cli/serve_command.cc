@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -154,6 +155,11 @@ int RunServe(const ServeFlags& flags) {
   options.engine_options = ToEngineOptions(flags.engine);
   options.workers = flags.workers;
   options.max_activations = flags.max_activations;
+  // The invoker keeps one warm container per action version and bounds them
+  // by its memory budget (unloading the least recently used): a count cap
+  // here would fail cold starts of a node with many actions instead.
+  options.max_containers = std::numeric_limits<size_t>::max();
+  options.max_code_bytes = std::numeric_limits<uint64_t>::max();
   auto allowed = executor::ResolveAllowedRoots(flags.allow_dirs, data_dir);
   if (!allowed.ok()) {
     fmt::print(stderr, "wow serve: {}\n", allowed.status().message());
