@@ -24,6 +24,7 @@
 #include "wasi/wasi_context.h"
 #include "wasm/aot/aot_engine.h"
 #include "wasm/engine_factory.h"
+#include "wasm/module_limits.h"
 #include "wasm/testing/module_generator.h"
 #include "wasm/tiered/tiered_engine.h"
 

@@ -267,15 +267,17 @@ class Scanner {
  private:
   // Sets status_ when `value` exceeds `cap`; false when it did. With no
   // limits everything passes.
-  bool Within(uint64_t value, uint32_t cap, const std::string& what) {
+  // `describe` is called only then, so passing costs no formatting.
+  template <typename Describe>
+  bool Within(uint64_t value, uint32_t cap, const Describe& describe) {
     if (limits_ == nullptr || value <= cap) return true;
-    status_ =
-        Status::Error(Code::kInvalidModule, Phase::kValidation, fmt::format("{}; at most {} are allowed", what, cap));
+    status_ = Status::Error(Code::kInvalidModule, Phase::kValidation,
+                            fmt::format("{}; at most {} are allowed", describe(), cap));
     return false;
   }
   // A module-wide count, e.g. "the module has 100001 exports".
   bool Count(uint64_t n, uint32_t cap, std::string_view noun) {
-    return Within(n, cap, fmt::format("the module has {} {}", n, noun));
+    return Within(n, cap, [&] { return fmt::format("the module has {} {}", n, noun); });
   }
 
   // Each reads its section; false when it could not be decoded to its end
@@ -288,11 +290,13 @@ class Scanner {
       uint32_t params, results;
       if (!r.Byte(form) || form != 0x60) return false;
       if (!r.U32(params)) return false;
-      if (!Within(params, limits_ ? limits_->max_params : 0, fmt::format("type {} has {} parameters", i, params))) {
+      if (!Within(params, limits_ ? limits_->max_params : 0,
+                  [&] { return fmt::format("type {} has {} parameters", i, params); })) {
         return false;
       }
       if (!r.Skip(params) || !r.U32(results)) return false;  // one byte per value type
-      if (!Within(results, limits_ ? limits_->max_results : 0, fmt::format("type {} has {} results", i, results))) {
+      if (!Within(results, limits_ ? limits_->max_results : 0,
+                  [&] { return fmt::format("type {} has {} results", i, results); })) {
         return false;
       }
       if (!r.Skip(results)) return false;
@@ -312,7 +316,7 @@ class Scanner {
     if (!r.Byte(ref_type) || !Limits(r, initial)) return false;
     const uint64_t index = tables_++;
     return Within(initial, limits_ ? limits_->max_table_elements : 0,
-                  fmt::format("table {} starts with {} elements", index, initial));
+                  [&] { return fmt::format("table {} starts with {} elements", index, initial); });
   }
 
   bool Imports(Reader& r) {
@@ -373,17 +377,25 @@ class Scanner {
     return r.at_end();
   }
 
+  // Where an expression is, for messages: "function 3", "element segment 2".
+  struct Where {
+    std::string_view what;
+    uint64_t index;
+  };
+
   // A constant expression (global initialiser, segment offset or element).
-  bool ConstExpr(Reader& r, std::string_view where) {
+  // Its depth is checked even when it cannot be decoded to its end: wabt
+  // would have built the nesting before the bytes it cannot read either.
+  bool ConstExpr(Reader& r, Where where) {
     uint32_t depth = 0;
-    if (WalkExpr(r, depth) != Walked::kEnd) return false;
-    return Depth(depth, where);
+    const bool ended = WalkExpr(r, depth) == Walked::kEnd;
+    return Depth(depth, where) && ended;
   }
 
-  bool Depth(uint32_t depth, std::string_view where) {
+  bool Depth(uint32_t depth, Where where) {
     shape_.max_nesting_depth = std::max(shape_.max_nesting_depth, depth);
     return Within(depth, limits_ ? limits_->max_nesting_depth : 0,
-                  fmt::format("{} nests blocks {} deep", where, depth));
+                  [&] { return fmt::format("{} {} nests blocks {} deep", where.what, where.index, depth); });
   }
 
   bool Globals(Reader& r) {
@@ -392,7 +404,7 @@ class Scanner {
     for (uint32_t i = 0; i < n; ++i) {
       uint8_t type, mut;
       const uint64_t index = globals_++;
-      if (!r.Byte(type) || !r.Byte(mut) || !ConstExpr(r, fmt::format("the initialiser of global {}", index))) {
+      if (!r.Byte(type) || !r.Byte(mut) || !ConstExpr(r, {"the initialiser of global", index})) {
         return false;
       }
     }
@@ -413,7 +425,7 @@ class Scanner {
     uint32_t n;
     if (!r.U32(n) || !Count(n, limits_ ? limits_->max_elem_segments : 0, "element segments")) return false;
     for (uint32_t i = 0; i < n; ++i) {
-      const std::string where = fmt::format("element segment {}", i);
+      const Where where{"element segment", i};
       uint32_t flags;
       if (!r.U32(flags) || flags > 7) return false;
       const bool passive_or_declared = flags & 1;
@@ -430,7 +442,8 @@ class Scanner {
       }
       uint32_t count;
       if (!r.U32(count)) return false;
-      if (!Within(count, limits_ ? limits_->max_table_elements : 0, fmt::format("{} has {} elements", where, count))) {
+      if (!Within(count, limits_ ? limits_->max_table_elements : 0,
+                  [&] { return fmt::format("element segment {} has {} elements", i, count); })) {
         return false;
       }
       if (count > r.left()) return false;  // each element takes a byte at least
@@ -452,7 +465,7 @@ class Scanner {
       uint32_t size;
       if (!r.U32(size)) return false;
       if (!Within(size, limits_ ? limits_->max_function_body_bytes : 0,
-                  fmt::format("function {}'s body is {} bytes", index, size))) {
+                  [&] { return fmt::format("function {}'s body is {} bytes", index, size); })) {
         return false;
       }
       Reader body(nullptr, nullptr);
@@ -477,14 +490,14 @@ class Scanner {
       locals += count;
     }
     if (!Within(locals, limits_ ? limits_->max_locals : 0,
-                fmt::format("function {} declares {} locals", index, locals))) {
+                [&] { return fmt::format("function {} declares {} locals", index, locals); })) {
       return false;
     }
     uint32_t depth = 0;
     // An undecodable body still reports the depth reached before the bytes
     // it could not read.
     const bool ended = WalkExpr(r, depth) == Walked::kEnd;
-    if (!Depth(depth, fmt::format("function {}", index))) return false;
+    if (!Depth(depth, {"function", index})) return false;
     return ended && r.at_end();
   }
 
@@ -495,7 +508,7 @@ class Scanner {
       uint32_t flags;
       if (!r.U32(flags) || flags > 2) return false;
       if (flags == 2 && !r.SkipU32()) return false;  // memory index
-      if (flags != 1 && !ConstExpr(r, fmt::format("the offset of data segment {}", i))) return false;
+      if (flags != 1 && !ConstExpr(r, {"the offset of data segment", i})) return false;
       if (!r.SkipVector()) return false;
     }
     return r.at_end();

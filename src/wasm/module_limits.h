@@ -26,7 +26,7 @@ struct ModuleLimits {
   uint32_t max_nesting_depth = 1024;
   // Functions, imported and defined together. Default 1,000,000 (V8, Wasmtime).
   uint32_t max_functions = 1'000'000;
-  // Bytes of one function body. Default 7,654,321 (V8, Wasmtime).
+  // Bytes of one function body. Default 7,654,321 (V8).
   uint32_t max_function_body_bytes = 7'654'321;
   // Locals a function body declares (parameters not counted). Default 50,000
   // (V8, Wasmtime).

@@ -459,6 +459,20 @@ TEST(ModuleLimitsTest, MalformedBytesNeverCrash) {
     (void)CheckModuleLimits(bytes);
     (void)MeasureModule(bytes);
   }
+  // Nesting followed by bytes the pass cannot decode is still refused: wabt
+  // builds the nesting before it fails on those bytes.
+  Bytes global_then_junk = Header();
+  Bytes globals = {0x01, 0x7f, 0x00};
+  for (int i = 0; i < 5; ++i) Append(globals, {0x02, 0x40});
+  globals.push_back(0xff);
+  Section(global_then_junk, 6, globals);
+  EXPECT_EQ(CheckModuleLimits(global_then_junk, Small()).message(),
+            "the initialiser of global 0 nests blocks 5 deep; at most 4 are allowed");
+  Bytes body_then_junk = Nested(5);
+  body_then_junk.resize(1 + 5 * 2);  // the opening halves only
+  body_then_junk.push_back(0xff);
+  EXPECT_EQ(CheckModuleLimits(ModuleWithBody(body_then_junk), Small()).message(),
+            "function 0 nests blocks 5 deep; at most 4 are allowed");
   // A truncated nesting is still checked up to where the bytes stop, and refused.
   Bytes cut(nested.begin(), nested.begin() + nested.size() / 2);
   Status s = CheckModuleLimits(cut, Small());
