@@ -14,15 +14,15 @@ namespace wow::wasm {
 // IR destructors all recurse once per nesting level). The spec bounds none of
 // these; Wasmtime and V8 publish theirs (V8's wasm-limits.h), which the
 // defaults follow where they exist. Nesting depth is ours: it is what keeps
-// the recursive passes within a native stack (the AoT code generator crashed
-// at ~20,000 nested blocks, the rewrite pass at ~50,000, the text parser at
-// ~100,000 on an 8 MiB stack).
+// the recursive passes within a native stack (before this check, 20,000
+// nested blocks crashed the AoT code generator, 50,000 the rewrite pass and
+// 100,000 in text the text parser).
 struct ModuleLimits {
   // Blocks, loops, ifs and trys open at once in one function body (or
   // constant expression). Default 1024: clang's wasm32 output of the project's
-  // examples nests at most 31 deep (13 modules), and a `switch` lowers to about one
-  // block per distinct case target, so a 1000-case switch still fits; every
-  // engine is tested at the cap.
+  // examples and test guests nests at most 31 deep (13 modules), and a
+  // `switch` lowers to about one block per distinct case target, so a switch
+  // of ~1,000 targets still fits; every engine is tested at the cap.
   uint32_t max_nesting_depth = 1024;
   // Functions, imported and defined together. Default 1,000,000 (V8, Wasmtime).
   uint32_t max_functions = 1'000'000;
