@@ -20,6 +20,7 @@
 
 #include "common/files.h"
 #include "common/json.h"
+#include "wasm/testing/module_generator.h"
 
 extern char** environ;
 
@@ -197,6 +198,23 @@ TEST_F(CliTest, ModuleErrorsNameTheFile) {
   EXPECT_EQ(c.exit_code, 1) << c;
   EXPECT_NE(c.err.find("invalid.wat"), std::string::npos) << c;
   EXPECT_EQ(c.err.find("module.wasm"), std::string::npos) << c;
+}
+
+// Issue 12: deep nesting crashed every engine. `wow run` and `wow compile`
+// refuse it with the limit (exit 1, like any invalid module), binary or text.
+TEST_F(CliTest, ModulesOverTheStructuralLimitsAreRefused) {
+  const std::vector<uint8_t> nested = wasm::testing::NestedBlocksModule(20000);
+  fs::path binary = WriteFile("deep.wasm", std::string(nested.begin(), nested.end()));
+  fs::path text = WriteFile("deep.wat", wasm::testing::NestedBlocksText(100000, /*folded=*/false));
+  for (const char* command : {"run", "compile"}) {
+    Output b = Wow({command, binary.string()});
+    EXPECT_EQ(b.exit_code, 1) << command << " " << b;
+    EXPECT_NE(b.err.find("function 0 nests blocks 20000 deep; at most 1024 are allowed"), std::string::npos)
+        << command << " " << b;
+    Output t = Wow({command, text.string()});
+    EXPECT_EQ(t.exit_code, 1) << command << " " << t;
+    EXPECT_NE(t.err.find("the WebAssembly text nests 100002 deep"), std::string::npos) << command << " " << t;
+  }
 }
 
 TEST_F(CliTest, UnknownFlagIsAUsageError) {

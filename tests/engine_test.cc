@@ -39,6 +39,7 @@
 #include "wasm/host_function.h"
 #include "wasm/memory_budget.h"
 #include "wasm/module_reader.h"
+#include "wasm/testing/module_generator.h"
 
 namespace wow::wasm {
 namespace {
@@ -1535,6 +1536,47 @@ TEST_P(EngineTest, BadTextIsInvalidModuleNamingLineAndColumn) {
   auto neither = ToWasmBinary(std::span(reinterpret_cast<const uint8_t*>(junk.data()), junk.size()));
   ASSERT_FALSE(neither.ok());
   EXPECT_EQ(neither.status().code(), Code::kInvalidModule);
+}
+
+// Structural limits (issue 12): deep nesting crashed wasm2c's writer (AoT),
+// the rewrite pass (JIT) and wabt's text parser. Every engine refuses it with
+// the same message, before any recursive pass, and still loads the module at
+// the cap.
+TEST_P(EngineTest, DeepNestingIsRefusedWithTheLimitOnEveryEngine) {
+  for (uint32_t depth : {20000u, 100000u}) {
+    const std::vector<uint8_t> bytes = wow::wasm::testing::NestedBlocksModule(depth);
+    const std::string expected = "function 0 nests blocks " + std::to_string(depth) + " deep; at most 1024 are allowed";
+    auto prepared = engine_->Prepare(bytes);
+    ASSERT_FALSE(prepared.ok()) << depth;
+    EXPECT_EQ(prepared.status().code(), Code::kInvalidModule) << prepared.status().ToString();
+    EXPECT_TRUE(Contains(prepared.status().message(), expected)) << prepared.status().ToString();
+    auto loaded = engine_->Load(bytes, HostFunctions{});
+    ASSERT_FALSE(loaded.ok()) << depth;
+    EXPECT_EQ(loaded.status().code(), Code::kInvalidModule) << loaded.status().ToString();
+    EXPECT_TRUE(Contains(loaded.status().message(), expected)) << loaded.status().ToString();
+  }
+  for (bool folded : {true, false}) {
+    auto text = WatToWasm(wow::wasm::testing::NestedBlocksText(100000, folded));
+    ASSERT_FALSE(text.ok());
+    EXPECT_EQ(text.status().code(), Code::kInvalidModule);
+    EXPECT_TRUE(Contains(text.status().message(), "the WebAssembly text nests 100002 deep"))
+        << text.status().ToString();
+    // Text within the text cap but nesting too deep for the binary one.
+    auto converted = WatToWasm(wow::wasm::testing::NestedBlocksText(20000, folded));
+    if (converted.ok()) {
+      auto loaded = engine_->Load(*converted, HostFunctions{});
+      ASSERT_FALSE(loaded.ok());
+      EXPECT_TRUE(Contains(loaded.status().message(), "nests blocks 20000 deep")) << loaded.status().ToString();
+    } else {
+      EXPECT_TRUE(Contains(converted.status().message(), "the WebAssembly text nests"))
+          << converted.status().ToString();
+    }
+  }
+  // At the cap the module loads and runs.
+  auto module =
+      engine_->Load(wow::wasm::testing::NestedBlocksModule(ModuleLimits{}.max_nesting_depth), HostFunctions{});
+  ASSERT_TRUE(module.ok()) << module.status().ToString();
+  EXPECT_EQ(RunFresh(**module, "answer").value, 42u);
 }
 
 // ---------------------------------------------------------------- call errors

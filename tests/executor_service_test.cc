@@ -7,7 +7,9 @@
 #include <mutex>
 #include <sstream>
 
+#include "common/base64.h"
 #include "service_fixture.h"
+#include "wasm/testing/module_generator.h"
 
 namespace wow::test {
 namespace {
@@ -252,6 +254,34 @@ TEST_F(ExecutorServiceTest, BadRequests) {
   Reply ok = executor().Post("/bad-run/run", RunBody(json::object{{"ok", 1}}));
   ASSERT_OK(ok);
   EXPECT_JSON(ok, R"({"ok":1})");
+}
+
+// Issue 12: one /init of a deeply nested module killed the executor (the AoT
+// code generator's recursion). It is refused with the limit, and the
+// executor keeps serving.
+TEST_F(ExecutorServiceTest, InitRefusesModulesOverTheStructuralLimits) {
+  const std::vector<uint8_t> nested = wasm::testing::NestedBlocksModule(20000);
+  struct Case {
+    const char* what;
+    std::string body;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"20,000 nested blocks", InitBody(Base64Encode(std::string(nested.begin(), nested.end()))),
+       "function 0 nests blocks 20000 deep; at most 1024 are allowed"},
+      {"100,000 nested blocks in text", InitBody(wasm::testing::NestedBlocksText(100000, true), false),
+       "the WebAssembly text nests 100002 deep"},
+  };
+  for (const Case& c : cases) {
+    Reply r = executor().Post("/too-deep/init", c.body);
+    EXPECT_EQ(r.status, 502u) << c.what << ": " << r;  // like any module that cannot become an action
+    EXPECT_NE(r.Error().find(c.reason), std::string::npos) << c.what << ": " << r;
+    ASSERT_TRUE(executor().Running()) << c.what << "\n" << executor().Describe();
+    Reply run = executor().Post("/too-deep/run", RunBody(json::object{}));
+    EXPECT_EQ(run.status, 404u) << c.what << ": " << run;
+  }
+  // Still serving: the same id takes a module that can run.
+  ASSERT_OK(executor().Post("/too-deep/init", InitBody(kTrapWat, false)));
 }
 
 TEST_F(ExecutorServiceTest, WrongMethodsAndUnknownPaths) {

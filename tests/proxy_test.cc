@@ -12,6 +12,7 @@
 #include <set>
 
 #include "service_fixture.h"
+#include "wasm/testing/module_generator.h"
 
 namespace wow::test {
 namespace {
@@ -132,6 +133,11 @@ TEST_F(ProxyTest, MalformedJsonIsABadRequest) {
   EXPECT_JSON(run, R"({"a":1})");
 }
 
+std::string NestedBlocks(uint32_t depth) {
+  std::vector<uint8_t> wasm = wasm::testing::NestedBlocksModule(depth);
+  return std::string(wasm.begin(), wasm.end());
+}
+
 TEST_F(ProxyTest, ModulesThatCannotBecomeActionsFailInitWith502) {
   REQUIRE_MODULES(kRuntime);
   START_PROXY();
@@ -147,6 +153,11 @@ TEST_F(ProxyTest, ModulesThatCannotBecomeActionsFailInitWith502) {
       {"text that does not parse", InitBody("(module (func (oops", false), ""},
       {"not base64", InitBody("%%% not base64 %%%"), "base64"},
       {"no _start", InitBody(R"((module (memory (export "memory") 1) (func (export "f"))))", false), "_start"},
+      // Issue 12: deep nesting crashed the engines; refused with the limit.
+      {"20,000 nested blocks", InitBody(Base64Encode(NestedBlocks(20000))),
+       "function 0 nests blocks 20000 deep; at most 1024 are allowed"},
+      {"100,000 nested blocks in text", InitBody(wasm::testing::NestedBlocksText(100000, false), false),
+       "the WebAssembly text nests 100002 deep"},
   };
   size_t failed = 0;
   for (const Case& c : cases) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "serve_fixture.h"
+#include "wasm/testing/module_generator.h"
 
 namespace wow::test {
 namespace {
@@ -420,6 +421,37 @@ TEST_F(ServeTest, LogsLimitIsEnforced) {
     EXPECT_EQ(Str(line).find("echo: "), std::string::npos)
         << "an action with limits.logs 0 MB kept its log lines: " << logs;
   }
+}
+
+// Issue 12: a deeply nested module was answered 200, then its background
+// compile killed the server (and again after every restart). It is refused
+// at deploy with the limit, and the server keeps serving.
+TEST_F(ServeTest, RefusesModulesOverTheStructuralLimits) {
+  const std::vector<uint8_t> nested = wasm::testing::NestedBlocksModule(20000);
+  struct Case {
+    const char* what;
+    json::object exec;
+    const char* reason;
+  };
+  std::vector<Case> cases = {
+      {"20,000 nested blocks",
+       {{"kind", "wasm"}, {"code", Base64Encode(std::string(nested.begin(), nested.end()))}, {"binary", true}},
+       "function 0 nests blocks 20000 deep; at most 1024 are allowed"},
+      {"100,000 nested blocks in text", WatExec(wasm::testing::NestedBlocksText(100000, true)),
+       "the WebAssembly text nests 100002 deep"},
+  };
+  for (auto& c : cases) {
+    ApiReply r = server().CreateAction("too-deep", c.exec);
+    EXPECT_EQ(r.status, 400u) << c.what << ": " << r;
+    EXPECT_NE(r.Error().find(c.reason), std::string::npos) << c.what << ": " << r;
+    EXPECT_STATUS(server().Get(Serve::ActionPath("too-deep")), 404) << c.what << " left an action behind";
+    ASSERT_TRUE(server().Running()) << c.what << "\n" << server().Describe();
+  }
+  // Still serving: an action deploys and runs.
+  ASSERT_STATUS(server().CreateAction("after-too-deep", WatExec(kWatHello)), 200) << server().Describe();
+  ApiReply run = server().Invoke("after-too-deep", {});
+  ASSERT_STATUS(run, 200);
+  EXPECT_EQ(At(run.json, "response.result"), Json(R"({"text":"ok"})")) << run;
 }
 
 TEST_F(ServeTest, WebAssemblyTextCode) {

@@ -24,6 +24,7 @@
 #include "wasi/wasi_context.h"
 #include "wasm/aot/aot_engine.h"
 #include "wasm/engine_factory.h"
+#include "wasm/module_limits.h"
 #include "wasm/testing/module_generator.h"
 #include "wasm/tiered/tiered_engine.h"
 
@@ -321,6 +322,34 @@ TEST(TieredEngineTest, TheSameModuleLoadedTwiceSwitchesTwice) {
   size_t artifacts = 0;
   for (const auto& e : fs::directory_iterator(data.path() / "aot")) artifacts += e.path().extension() == ".so";
   EXPECT_EQ(artifacts, 1u);
+}
+
+// Issue 12: a deeply nested module crashed the background AoT compile. The
+// tiered engine refuses it at once with the same message as the others,
+// and compiles nothing in the background.
+TEST(TieredEngineTest, DeepNestingIsRefusedBeforeAnyTier) {
+  TempDir data("wow-tiering-deep");
+  wasm::EngineOptions options;
+  options.data_dir = data.path();
+  auto engine = MakeEngine("tiered", options);
+  ASSERT_NE(engine, nullptr);
+  const std::vector<uint8_t> wasm = wasm::testing::NestedBlocksModule(20000);
+  auto prepared = engine->Prepare(wasm);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().message(), "function 0 nests blocks 20000 deep; at most 1024 are allowed");
+  auto loaded = engine->Load(wasm, wasm::HostFunctions{});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), Code::kInvalidModule);
+  EXPECT_EQ(loaded.status().message(), prepared.status().message());
+  EXPECT_TRUE(Children(::getpid()).empty()) << "a compiler was started for a refused module";
+  // At the cap it loads and serves.
+  auto at_cap = LoadOrFail(*engine, wasm::testing::NestedBlocksModule(wasm::ModuleLimits{}.max_nesting_depth));
+  ASSERT_NE(at_cap, nullptr);
+  auto instance = at_cap->Instantiate({});
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  wasm::RawValue result[1] = {0};
+  ASSERT_TRUE((*instance)->Call("answer", {}, result).ok());
+  EXPECT_EQ(static_cast<uint32_t>(result[0]), 42u);
 }
 
 TEST(TieredEngineTest, CachedArtifactIsAotFromTheFirstInstance) {

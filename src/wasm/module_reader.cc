@@ -132,7 +132,9 @@ bool IsWasmBinary(std::span<const uint8_t> bytes) {
   return bytes.size() >= 4 && std::memcmp(bytes.data(), "\0asm", 4) == 0;
 }
 
-Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename) {
+Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename, const ModuleLimits& limits) {
+  // wabt's parser, its binary writer and the IR's destructor recurse once per nesting level.
+  WOW_RETURN_IF_ERROR(CheckTextLimits(text, limits));
   wabt::Errors errors;
   auto lexer = wabt::WastLexer::CreateBufferLexer(filename, text.data(), text.size(), &errors);
   wabt::WastParseOptions parse_options(SupportedFeatures());
@@ -155,21 +157,23 @@ Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view f
   return std::move(stream.output_buffer().data);
 }
 
-Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes) {
+Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes, const ModuleLimits& limits) {
   if (IsWasmBinary(bytes)) return std::vector<uint8_t>(bytes.begin(), bytes.end());
   // Text modules start with optional whitespace/comments and "(module".
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (text.find("(module") != std::string_view::npos) return WatToWasm(text);
+  if (text.find("(module") != std::string_view::npos) return WatToWasm(text, "module.wat", limits);
   return Status::Error(Code::kInvalidModule, Phase::kLoading,
                        "not a WebAssembly module: the file neither starts with the magic \"\\0asm\" "
                        "nor contains WebAssembly text");
 }
 
-Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm) {
+Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm, const ModuleLimits& limits) {
   if (!IsWasmBinary(wasm)) {
     return Status::Error(Code::kInvalidModule, Phase::kLoading,
                          "not a WebAssembly binary: missing the magic \"\\0asm\"");
   }
+  // Before wabt: its IR (and everything that walks it) recurses once per nesting level.
+  WOW_RETURN_IF_ERROR(CheckModuleLimits(wasm, limits));
   ParsedModule parsed;
   parsed.ir = std::make_unique<wabt::Module>();
   wabt::Errors errors;

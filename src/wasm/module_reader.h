@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "wabt/type.h"
+#include "wasm/module_limits.h"
 #include "wasm/types.h"
 
 namespace wabt {
@@ -23,12 +24,14 @@ namespace wow::wasm {
 bool IsWasmBinary(std::span<const uint8_t> bytes);
 
 // Converts WebAssembly text (.wat) to a binary module; a syntax error is
-// kInvalidModule with the line and column.
-Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename = "module.wat");
+// kInvalidModule with the line and column. Text over `limits` (its size, its
+// nesting: CheckTextLimits) is refused before wabt's parser sees it.
+Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename = "module.wat",
+                                       const ModuleLimits& limits = {});
 
 // Returns the module's binary: `bytes` when they are Wasm already, else the
 // result of WatToWasm. Anything that is neither is kInvalidModule.
-Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes);
+Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes, const ModuleLimits& limits = {});
 
 // A decoded and validated module (wabt IR) plus its engine-neutral summary.
 struct ParsedModule {
@@ -42,8 +45,11 @@ struct ParsedModule {
 };
 
 // Decodes and validates a binary module with libwabt. A file that is not Wasm,
-// or Wasm that fails validation, is kInvalidModule naming what is wrong.
-Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm);
+// Wasm over `limits` (CheckModuleLimits, run before wabt sees the bytes), or
+// Wasm that fails validation, is kInvalidModule naming what is wrong. Every
+// engine decodes modules here, so all refuse the same modules with the same
+// message.
+Result<ParsedModule> ParseModule(std::span<const uint8_t> wasm, const ModuleLimits& limits = {});
 
 // The Wasm features every engine supports (SIMD and threads off), for
 // engines that decode the binary again with libwabt.

@@ -390,6 +390,8 @@ void Rewriter::RedirectVar(wabt::Var& var) const {
 }
 
 // memory.grow -> call $grow; uses of a float import -> its wrapper.
+// Recurses once per nesting level, as wabt's writer does afterwards: bounded
+// by ModuleLimits::max_nesting_depth, which ParseModule checked.
 void Rewriter::RewriteExprs(wabt::ExprList& exprs) {
   for (auto it = exprs.begin(); it != exprs.end();) {
     wabt::Expr& e = *it;

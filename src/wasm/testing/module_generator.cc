@@ -345,4 +345,36 @@ uint64_t GeneratedModuleSum(size_t approx_bytes, uint32_t seed, uint64_t n) {
   return sum & kSumMask;
 }
 
+std::vector<uint8_t> NestedBlocksModule(uint32_t depth) {
+  Bytes m;
+  m.Ops({0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00});
+  Bytes types;
+  types.U32(1).Byte(0x60).U32(0).U32(1).Byte(kTypeI32);
+  Section(m, 1, types);
+  Bytes functions;
+  functions.U32(1).U32(0);
+  Section(m, 3, functions);
+  Bytes exports;
+  exports.U32(1).Name("answer").Byte(0x00).U32(0);
+  Section(m, 7, exports);
+  Bytes body;
+  body.U32(0);  // no locals
+  for (uint32_t i = 0; i < depth; ++i) body.Ops({kBlock, kVoid});
+  for (uint32_t i = 0; i < depth; ++i) body.Byte(kEnd);
+  body.I32(42).Byte(kEnd);
+  Bytes code;
+  code.U32(1).U32(static_cast<uint32_t>(body.size())).Append(body.bytes());
+  Section(m, 10, code);
+  return m.bytes();
+}
+
+std::string NestedBlocksText(uint32_t depth, bool folded) {
+  std::string text = "(module\n  (func (export \"answer\") (result i32)\n";
+  text.reserve(text.size() + size_t{depth} * 10 + 40);
+  for (uint32_t i = 0; i < depth; ++i) text += folded ? "(block " : "block ";
+  for (uint32_t i = 0; i < depth; ++i) text += folded ? ")" : "end ";
+  text += "\n    i32.const 42))\n";
+  return text;
+}
+
 }  // namespace wow::wasm::testing

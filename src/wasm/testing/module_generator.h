@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace wow::wasm::testing {
@@ -28,5 +29,14 @@ std::vector<uint8_t> GenerateWasiModule(size_t approx_bytes, uint32_t seed);
 // The "sum" that GenerateWasiModule(approx_bytes, seed) prints for n,
 // computed natively.
 uint64_t GeneratedModuleSum(size_t approx_bytes, uint32_t seed, uint64_t n);
+
+// A module exporting `answer`, () -> i32, that returns 42 after `depth`
+// nested empty blocks: for the structural limits on nesting (ModuleLimits).
+// About 3 bytes per level; built without recursion.
+std::vector<uint8_t> NestedBlocksModule(uint32_t depth);
+
+// The same module as WebAssembly text: folded, `(block (block ...))`, or
+// flat, `block block ... end end`.
+std::string NestedBlocksText(uint32_t depth, bool folded);
 
 }  // namespace wow::wasm::testing
