@@ -2,23 +2,41 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+#include <utility>
+
 #include "protocol/messages.h"
 
 namespace wow::protocol {
 
 using http::HttpStatus;
 
+namespace {
+
+// /{container_id}/{op}: the id and the op, or nullopt.
+std::optional<std::pair<std::string_view, std::string_view>> SplitTarget(std::string_view target) {
+  size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
+  if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) return std::nullopt;
+  return std::pair(target.substr(1, slash - 1), target.substr(slash + 1));
+}
+
+}  // namespace
+
+http::HeaderVerdict ExecutorProtocol::CheckHeader(const http::Request& header) const {
+  auto parts = SplitTarget(TargetPath(header));
+  return BodyLimitFor(limits_, parts ? parts->second : "");
+}
+
 void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) {
   Replier reply = ReplierFor(request, respond);
   // /{container_id}/{init|run|destroy}
-  std::string_view target = TargetPath(request);
-  size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
-  if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) {
+  auto parts = SplitTarget(TargetPath(request));
+  if (!parts) {
     return reply(
         {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
   }
-  std::string id(target.substr(1, slash - 1));
-  std::string_view op = target.substr(slash + 1);
+  std::string id(parts->first);
+  std::string_view op = parts->second;
   if (op != "init" && op != "run" && op != "destroy") {
     return reply(
         {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});

@@ -3,6 +3,7 @@
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
+#include "protocol/messages.h"
 
 namespace wow::protocol {
 
@@ -14,14 +15,19 @@ namespace wow::protocol {
 // stderr, each line prefixed with "[<container_id>] ".
 class ExecutorProtocol {
  public:
-  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs) : executor_(executor), logs_(logs) {}
+  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs, BodyLimits limits = {})
+      : executor_(executor), logs_(logs), limits_(limits) {}
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
 
+  // An http::HeaderCheck: the body limit of the request's route (`limits`).
+  http::HeaderVerdict CheckHeader(const http::Request& header) const;
+
  private:
   executor::Executor& executor_;
   ActionLogWriter& logs_;
+  const BodyLimits limits_;
 };
 
 }  // namespace wow::protocol

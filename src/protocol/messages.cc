@@ -185,4 +185,10 @@ http::Response ToResponse(unsigned version, bool keep_alive, Reply reply) {
   return response;
 }
 
+http::HeaderVerdict BodyLimitFor(const BodyLimits& limits, std::string_view op) {
+  http::HeaderVerdict verdict;
+  verdict.body_limit = op == "init" ? limits.init_bytes : op == "run" ? limits.run_bytes : limits.other_bytes;
+  return verdict;
+}
+
 }  // namespace wow::protocol
