@@ -830,7 +830,8 @@ TEST_F(ProxyTest, BodyLimitsPerRouteAreCheckedBeforeTheBody) {
     return "POST " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) +
            "\r\n\r\n";
   };
-  for (auto [target, length] : {std::pair<const char*, uint64_t>{"/run", (2u << 20) + 1}, {"/init", (4u << 20) + 1},
+  for (auto [target, length] : {std::pair<const char*, uint64_t>{"/run", (2u << 20) + 1},
+                                {"/init", (4u << 20) + 1},
                                 {"/nope", (64u << 10) + 1}}) {
     std::string answer = RawExchange(proxy().port(), header(target, length), true);
     EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 413") << target << ": " << answer;

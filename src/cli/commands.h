@@ -74,8 +74,8 @@ struct ServiceFlags {
   uint64_t memory_mb = 256;
   uint64_t timeout_ms = 60'000;
   uint64_t log_limit_mb = 10;
-  uint64_t body_limit_mb = 64;      // the largest body, that of /init
-  uint64_t run_body_limit_mb = 8;   // the largest body of /run
+  uint64_t body_limit_mb = 64;        // the largest body, that of /init
+  uint64_t run_body_limit_mb = 8;     // the largest body of /run
   std::string action_logs = "stdio";  // or "none"
   HttpFlags http;
 };

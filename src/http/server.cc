@@ -188,9 +188,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return SendError(bh::status::service_unavailable, "the request was not answered within the request timeout");
     }
     if (state_ == State::kReading && header_checked_ && d != request_deadline_) {
-      return SendError(bh::status::request_timeout,
-                       "the request body was not received within " +
-                           std::to_string(core_->options.body_timeout.count()) + " s");
+      return SendError(bh::status::request_timeout, "the request body was not received within " +
+                                                        std::to_string(core_->options.body_timeout.count()) + " s");
     }
     Close();  // idle, half a header (header_timeout), or the request timeout while reading
   }
@@ -490,9 +489,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool registered_ = false;
   beast::flat_buffer buffer_;
   std::optional<bh::request_parser<bh::string_body>> parser_;
-  bool header_checked_ = false;  // the current request's header went through CheckHeader
-  uint64_t body_limit_ = 0;      // the current request's, once its header is checked
-  uint64_t charged_ = 0;         // body-budget bytes the current request holds
+  bool header_checked_ = false;   // the current request's header went through CheckHeader
+  uint64_t body_limit_ = 0;       // the current request's, once its header is checked
+  uint64_t charged_ = 0;          // body-budget bytes the current request holds
   int64_t request_deadline_ = 0;  // the current request's request_timeout; 0: none
   bool continue_sent_ = false;
   uint64_t seq_ = 0;  // the request being handled; a Responder for another one is stale
@@ -712,8 +711,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
   if (options.threads < 1) return Status::InvalidArgument("cannot listen on " + what + ": threads must be >= 1");
   if (options.max_buffered_body_bytes != 0 && options.body_limit > options.max_buffered_body_bytes) {
     return Status::InvalidArgument("cannot listen on " + what + ": the body limit (" +
-                                   std::to_string(options.body_limit) +
-                                   " bytes) exceeds the buffered-body budget (" +
+                                   std::to_string(options.body_limit) + " bytes) exceeds the buffered-body budget (" +
                                    std::to_string(options.max_buffered_body_bytes) + " bytes)");
   }
   std::string host = options.host;

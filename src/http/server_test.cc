@@ -695,8 +695,9 @@ TEST(HttpServer, HeaderCheckSetsTheBodyLimitPerRequest) {
   }
   {  // chunked: cut off when it grows past the route's limit
     RawConn conn(server->port());
-    ASSERT_TRUE(conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "a\r\n0123456789\r\na\r\n0123456789\r\n"));
+    ASSERT_TRUE(
+        conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "a\r\n0123456789\r\na\r\n0123456789\r\n"));
     std::string error;
     auto res = conn.Read(&error);
     ASSERT_TRUE(res) << error;
@@ -706,8 +707,9 @@ TEST(HttpServer, HeaderCheckSetsTheBodyLimitPerRequest) {
   }
   {  // within it, and another route keeps the server's limit
     RawConn conn(server->port());
-    ASSERT_TRUE(conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n"));
+    ASSERT_TRUE(
+        conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n"));
     std::string error;
     auto res = conn.Read(&error);
     ASSERT_TRUE(res) << error;
@@ -724,8 +726,8 @@ TEST(HttpServer, HeaderCheckSetsTheBodyLimitPerRequest) {
 }
 
 TEST(HttpServer, ThrowingHeaderCheckGets500) {
-  auto server = MustStart({.header_check = [](const Request&) -> HeaderVerdict { throw std::runtime_error("x"); }},
-                          Echo);
+  auto server =
+      MustStart({.header_check = [](const Request&) -> HeaderVerdict { throw std::runtime_error("x"); }}, Echo);
   ASSERT_TRUE(server);
   auto res = Fetch("127.0.0.1", server->port(), Verb::get, "/");
   ASSERT_TRUE(res.ok()) << res.status().ToString();
@@ -754,8 +756,7 @@ TEST(HttpServer, BodyBudgetExhaustionGives503AndRecovers) {
     auto res = conn.Read(why);
     if (!res) return false;
     *why = std::to_string(res->result_int()) + " " + ErrorOf(*res) + " Retry-After: " + Header(*res, "Retry-After");
-    return res->result() == HttpStatus::service_unavailable && Header(*res, "Retry-After") == "1" &&
-           conn.WaitClosed();
+    return res->result() == HttpStatus::service_unavailable && Header(*res, "Retry-After") == "1" && conn.WaitClosed();
   };
   std::string why;
   EXPECT_TRUE(refused(header + "\r\n", &why)) << why;
@@ -764,9 +765,9 @@ TEST(HttpServer, BodyBudgetExhaustionGives503AndRecovers) {
   std::string chunk(300 << 10, 'c');
   char size[32];
   std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
-  EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + chunk +
-                          "\r\n0\r\n\r\n",
-                      &why))
+  EXPECT_TRUE(refused(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + chunk + "\r\n0\r\n\r\n",
+      &why))
       << why;
   // Small bodies still pass, and once the holder's request is answered its bytes are free again.
   auto small = Fetch("127.0.0.1", server->port(), Verb::post, "/", "small");

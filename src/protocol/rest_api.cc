@@ -331,9 +331,9 @@ http::HeaderVerdict RestApi::CheckHeader(const http::Request& header) {
   // (A chunked body is cut off by the server at the same limit.)
   auto length = ParseUint(header[boost::beast::http::field::content_length]);
   if (length && *length > limit) {
-    return reject(HttpStatus::payload_too_large,
-                  fmt::format("The request content is {} bytes, more than the allowed {} bytes{}.", *length, limit,
-                              what));
+    return reject(
+        HttpStatus::payload_too_large,
+        fmt::format("The request content is {} bytes, more than the allowed {} bytes{}.", *length, limit, what));
   }
   verdict.body_limit = limit;
   return verdict;
