@@ -226,6 +226,16 @@ TEST_F(CliTest, UnknownFlagIsAUsageError) {
   EXPECT_EQ(bad_level.exit_code, 2) << bad_level;
 }
 
+TEST_F(CliTest, BufferedBodyBudgetBelowTheLargestBodyIsAUsageError) {
+  Output proxy = Wow({"proxy", "--listen", "127.0.0.1:0", "--max-buffered-mb", "8", "--body-limit-mb", "64"});
+  EXPECT_EQ(proxy.exit_code, 2) << proxy;
+  EXPECT_NE(proxy.err.find("--max-buffered-mb 8 is below the largest request body (64 MiB)"), std::string::npos)
+      << proxy;
+  Output serve = Wow({"serve", "--listen", "127.0.0.1:0", "--max-buffered-mb", "16"});
+  EXPECT_EQ(serve.exit_code, 2) << serve;
+  EXPECT_NE(serve.err.find("--max-buffered-mb 16 is below the largest request body"), std::string::npos) << serve;
+}
+
 TEST_F(CliTest, ApplicationErrorExitsOneWithTheErrorOnStdout) {
   REQUIRE_EXAMPLES();
   Output o = Wow({"run", Example("add"), "-p", "param1", "2"});

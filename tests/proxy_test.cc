@@ -874,5 +874,25 @@ TEST_F(ProxyTest, UnknownPathsAndMethods) {
   }
 }
 
+// Each route's body limit is applied to the header, before any body byte: /run gets --run-body-limit-mb, unknown
+// routes 64 KiB, /init --body-limit-mb (the client half-closes after the header and still gets the 413).
+TEST_F(ProxyTest, BodyLimitsPerRouteAreCheckedBeforeTheBody) {
+  START_PROXY({"--run-body-limit-mb", "2", "--body-limit-mb", "4"});
+  auto header = [](std::string_view target, uint64_t length) {
+    return "POST " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+  };
+  for (auto [target, length] : {std::pair<const char*, uint64_t>{"/run", (2u << 20) + 1},
+                                {"/init", (4u << 20) + 1},
+                                {"/nope", (64u << 10) + 1}}) {
+    std::string answer = RawExchange(proxy().port(), header(target, length), true);
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 413") << target << ": " << answer;
+  }
+  // Within the limit: the whole body is read and handled.
+  std::string params = ToJson(json::object{{"value", json::object{{"s", std::string((2u << 20) - 100, 'r')}}}});
+  Reply run = proxy().Post("/run", params);
+  EXPECT_EQ(run.status, 403u) << "a run before init: " << run;
+}
+
 }  // namespace
 }  // namespace wow::test

@@ -58,6 +58,22 @@ void AddAllowDirFlag(CLI::App* cmd, std::vector<std::string>& dirs) {
                   "action under <data-dir>/files");
 }
 
+void AddHttpFlags(CLI::App* cmd, HttpFlags& flags) {
+  cmd->add_option("--max-buffered-mb", flags.max_buffered_mb,
+                  "Request-body MiB all connections may hold at once; a request that does not fit gets 503 "
+                  "(0: no budget)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--header-timeout-s", flags.header_timeout_s,
+                  "Seconds from a request's first byte to its header complete; then the connection closes (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86'400));
+  cmd->add_option("--body-timeout-s", flags.body_timeout_s,
+                  "Seconds from a request's header to its body complete; then 408 (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86'400));
+}
+
 void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
   AddAllowDirFlag(cmd, flags.allow_dirs);
   cmd->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks a free port)")->capture_default_str();
@@ -78,9 +94,13 @@ void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {
   cmd->add_option("--log-limit-mb", flags.log_limit_mb, "Log bytes kept per activation")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  cmd->add_option("--body-limit-mb", flags.body_limit_mb, "Largest request body")
+  cmd->add_option("--body-limit-mb", flags.body_limit_mb, "Largest request body (that of /init, the action's code)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--run-body-limit-mb", flags.run_body_limit_mb, "Largest /run body (parameters)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  AddHttpFlags(cmd, flags.http);
   cmd->add_option("--action-logs", flags.action_logs, "Where activation logs go: stdio (stdout/stderr) or none")
       ->capture_default_str()
       ->check(CLI::IsMember({"stdio", "none"}));
@@ -201,6 +221,7 @@ int Main(int argc, char** argv) {
       ->add_option("--max-activations-stored", serve.max_activations_stored,
                    "At most this many activation records are kept, the last written (0: no limit)")
       ->capture_default_str();
+  AddHttpFlags(serve_cmd, serve.http);
   AddEngineFlags(serve_cmd, serve.engine, wasm::EngineUse::kService);
 
   try {

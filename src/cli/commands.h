@@ -1,9 +1,12 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "http/server.h"
 
 namespace wow::wasm {
 class Engine;
@@ -49,6 +52,17 @@ wasm::EngineOptions ToEngineOptions(const EngineFlags& flags);
 // cannot be created.
 std::unique_ptr<wasm::Engine> CreateEngineOrReport(const EngineFlags& flags, const char* command);
 
+// The HTTP server's read limits, shared by `wow serve`, `wow executor` and `wow proxy`; defaults: ServerOptions'.
+struct HttpFlags {
+  uint64_t max_buffered_mb = http::ServerOptions{}.max_buffered_body_bytes >> 20;
+  uint64_t header_timeout_s = http::ServerOptions{}.header_timeout.count();
+  uint64_t body_timeout_s = http::ServerOptions{}.body_timeout.count();
+};
+
+// Sets `options`' fields that HttpFlags hold; prints why and returns false when the budget is below
+// options.body_limit (set that first).
+bool ApplyHttpFlags(const HttpFlags& flags, http::ServerOptions& options, const char* command);
+
 // `wow executor` and `wow proxy`: long-running HTTP faces of the executor.
 struct ServiceFlags {
   enum class Face { kExecutor, kProxy } face = Face::kExecutor;
@@ -60,7 +74,8 @@ struct ServiceFlags {
   uint64_t memory_mb = 256;
   uint64_t timeout_ms = 60'000;
   uint64_t log_limit_mb = 10;
-  uint64_t body_limit_mb = 64;
+  uint64_t body_limit_mb = 64;        // the largest body, that of /init
+  uint64_t run_body_limit_mb = 8;     // the largest body of /run
   std::string action_logs = "stdio";  // or "none"
   std::vector<std::string> allow_dirs;  // --allow-dir: roots the `dir` annotation may grant
   size_t max_containers = 1024;
@@ -68,6 +83,7 @@ struct ServiceFlags {
   uint64_t max_timeout_ms = 300'000;
   uint64_t shutdown_grace_ms = 30'000;
   std::string secret_file;  // empty: $WOW_EXECUTOR_SECRET, else no secret
+  HttpFlags http;
 };
 
 // `wow serve`.
@@ -88,6 +104,7 @@ struct ServeFlags {
   // limit.
   uint64_t activation_retention_hours = 0;
   uint64_t max_activations_stored = 0;
+  HttpFlags http;
 };
 
 int RunCompile(const CompileFlags& flags);

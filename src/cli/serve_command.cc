@@ -188,12 +188,22 @@ int RunServe(const ServeFlags& flags) {
   server_options.host = listen->first;
   server_options.port = listen->second;
   server_options.threads = flags.io_threads;
-  server_options.body_limit = 64ull << 20;
   protocol::RestApiOptions api_options;
+  server_options.body_limit = api_options.max_code_bytes + api_options.max_action_overhead_bytes;  // action PUT
+  if (!ApplyHttpFlags(flags.http, server_options, "serve")) return kExitUsage;
   // The API needs the bound address (for __OW_API_HOST), known only once the
   // server listens: until it is set, requests get 503.
   std::unique_ptr<protocol::RestApi> api;
   std::atomic<protocol::RestApi*> ready{nullptr};
+  // Authentication and each route's body limit, before any body byte is read.
+  server_options.header_check = [&ready](const http::Request& header) {
+    protocol::RestApi* api = ready.load(std::memory_order_acquire);
+    if (api != nullptr) return api->CheckHeader(header);
+    http::HeaderVerdict starting;
+    starting.reject = http::JsonResponse(header, http::HttpStatus::service_unavailable,
+                                         http::JsonError("wow serve is starting; try again."));
+    return starting;
+  };
   auto server = http::Server::Start(server_options, [&ready](http::Request&& r, http::Responder respond) {
     protocol::RestApi* handler = ready.load(std::memory_order_acquire);
     if (handler == nullptr) {

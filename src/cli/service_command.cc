@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -64,6 +66,18 @@ Result<std::string> LoadSecret(const std::string& file) {
 
 }  // namespace
 
+bool ApplyHttpFlags(const HttpFlags& flags, http::ServerOptions& options, const char* command) {
+  options.max_buffered_body_bytes = flags.max_buffered_mb << 20;
+  options.header_timeout = std::chrono::seconds(flags.header_timeout_s);
+  options.body_timeout = std::chrono::seconds(flags.body_timeout_s);
+  if (options.max_buffered_body_bytes != 0 && options.max_buffered_body_bytes < options.body_limit) {
+    fmt::print(stderr, "wow {}: --max-buffered-mb {} is below the largest request body ({} MiB)\n", command,
+               flags.max_buffered_mb, (options.body_limit + (1 << 20) - 1) >> 20);
+    return false;
+  }
+  return true;
+}
+
 int RunService(const ServiceFlags& flags) {
   bool proxy = flags.face == ServiceFlags::Face::kProxy;
   const char* command = proxy ? "proxy" : "executor";
@@ -104,16 +118,11 @@ int RunService(const ServiceFlags& flags) {
     return kExitUsage;
   }
   protocol::ActionLogWriter logs(flags.action_logs != "none");
-  protocol::RuntimeProtocol runtime(**executor, logs, *secret);
-  protocol::ExecutorProtocol wow_executor(**executor, logs, *secret);
-  http::Handler handler;
-  if (proxy) {
-    handler = [&runtime](http::Request&& r, http::Responder respond) { runtime.Handle(std::move(r), respond); };
-  } else {
-    handler = [&wow_executor](http::Request&& r, http::Responder respond) {
-      wow_executor.Handle(std::move(r), respond);
-    };
-  }
+  protocol::BodyLimits body_limits;
+  body_limits.init_bytes = flags.body_limit_mb << 20;
+  body_limits.run_bytes = std::min(flags.run_body_limit_mb, flags.body_limit_mb) << 20;
+  protocol::RuntimeProtocol runtime(**executor, logs, body_limits, *secret);
+  protocol::ExecutorProtocol wow_executor(**executor, logs, body_limits, *secret);
 
   http::ServerOptions server_options;
   server_options.host = listen->first;
@@ -122,6 +131,19 @@ int RunService(const ServiceFlags& flags) {
   server_options.body_limit = flags.body_limit_mb << 20;
   const std::chrono::milliseconds grace(flags.shutdown_grace_ms);
   server_options.stop_grace = grace;  // running activations may still answer
+  if (!ApplyHttpFlags(flags.http, server_options, command)) return kExitUsage;
+  http::Handler handler;
+  if (proxy) {
+    handler = [&runtime](http::Request&& r, http::Responder respond) { runtime.Handle(std::move(r), respond); };
+    server_options.header_check = [&runtime](const http::Request& header) { return runtime.CheckHeader(header); };
+  } else {
+    handler = [&wow_executor](http::Request&& r, http::Responder respond) {
+      wow_executor.Handle(std::move(r), respond);
+    };
+    server_options.header_check = [&wow_executor](const http::Request& header) {
+      return wow_executor.CheckHeader(header);
+    };
+  }
   auto server = http::Server::Start(server_options, std::move(handler));
   if (!server.ok()) {
     fmt::print(stderr, "wow {}: {}\n", command, server.status().ToString());

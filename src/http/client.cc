@@ -98,9 +98,23 @@ struct Client::Impl {
     beast::error_code ec;
     bh::write(stream, req, ec);
     if (ec) {
+      Status failed = Status::IoError("sending to " + host_header + ": " + ec.message());
       *retryable = ec != beast::error::timeout;
-      return Status::IoError("sending to " + host_header + ": " + ec.message());
+      if (ec == beast::error::timeout) return failed;
+      // The server may have answered before reading the whole body (a 401 or 413 from the header) and closed the
+      // connection: that answer is the result.
+      bool read_retryable = false;
+      auto early = ReadResponse(stream, req, &read_retryable);
+      if (!early.ok()) return failed;
+      *retryable = false;
+      Disconnect();  // the rest of the request was not sent: the connection cannot carry another
+      return early;
     }
+    return ReadResponse(stream, req, retryable);
+  }
+
+  Result<Response> ReadResponse(DeadlineStream<tcp::socket>& stream, const Request& req, bool* retryable) {
+    beast::error_code ec;
     bh::response_parser<bh::string_body> parser;
     parser.body_limit(boost::none);
     parser.header_limit(1 << 20);

@@ -42,6 +42,10 @@ constexpr auto kErrorWriteTimeout = std::chrono::seconds(5);
 constexpr auto kSweepPeriod = std::chrono::milliseconds(250);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 constexpr auto kForcedCloseWait = std::chrono::seconds(1);
+// Bodies this small are not worth an atomic operation on the budget (bounded per connection like a header).
+constexpr uint64_t kUnchargedBodyBytes = 4096;
+// What a client refused for lack of body budget is told to wait before retrying, in seconds.
+constexpr std::string_view kBudgetRetryAfter = "1";
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -50,6 +54,9 @@ int64_t NowNs() {
 int64_t DeadlineAfter(int64_t now, std::chrono::nanoseconds timeout) {
   return timeout.count() <= 0 ? 0 : now + timeout.count();
 }
+
+// The earlier of two deadlines, where 0 means none.
+int64_t Earliest(int64_t a, int64_t b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); }
 
 std::string FormatHostPort(std::string_view host, uint16_t port) {
   std::string out;
@@ -103,9 +110,24 @@ struct Core : std::enable_shared_from_this<Core> {
   void Unregister(Connection* conn);
   std::vector<std::shared_ptr<Connection>> Snapshot();
 
+  // Reserves `bytes` of the request-body budget; false (and nothing reserved) when they do not fit.
+  bool ChargeBody(uint64_t bytes) {
+    uint64_t max = options.max_buffered_body_bytes;
+    if (max == 0) return true;
+    uint64_t held = buffered_body_bytes.load(std::memory_order_relaxed);
+    do {
+      if (bytes > max || held > max - bytes) return false;
+    } while (!buffered_body_bytes.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+    return true;
+  }
+  void ReleaseBody(uint64_t bytes) {
+    if (options.max_buffered_body_bytes != 0) buffered_body_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+
   const ServerOptions options;
   const Handler handler;
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> buffered_body_bytes{0};  // see ServerOptions::max_buffered_body_bytes
 
   std::mutex mu;
   std::condition_variable drained;  // signalled when `connections` becomes empty
@@ -140,6 +162,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Core* core, Socket socket) : core_(core), socket_(std::move(socket)) {}
   ~Connection() {
+    ReleaseBody();
     if (registered_) core_->Unregister(this);
   }
 
@@ -164,7 +187,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       ++seq_;  // the handler's late answer is dropped
       return SendError(bh::status::service_unavailable, "the request was not answered within the request timeout");
     }
-    Close();
+    if (state_ == State::kReading && header_checked_ && d != request_deadline_) {
+      return SendError(bh::status::request_timeout, "the request body was not received within " +
+                                                        std::to_string(core_->options.body_timeout.count()) + " s");
+    }
+    Close();  // idle, half a header (header_timeout), or the request timeout while reading
   }
 
   // Server::Stop(): idle connections close now, busy ones after their current response.
@@ -176,6 +203,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     deadline_.store(0, std::memory_order_relaxed);
+    ReleaseBody();
     beast::error_code ec;
     socket_.close(ec);  // pending operations complete with operation_aborted and see kClosed
     if (registered_) {
@@ -200,8 +228,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (core_->stopping.load(std::memory_order_relaxed)) return Close();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(core_->options.body_limit);
-    parser_->eager(true);
+    // No body byte is parsed before the header is checked (CheckHeader sets the limit and eagerness then).
+    parser_->body_limit(boost::none);
+    parser_->eager(false);
+    header_checked_ = false;
     continue_sent_ = false;
     if (buffer_.size() > 0) {  // a pipelined request is already here
       BeginRequest(NowNs());
@@ -215,7 +245,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void BeginRequest(int64_t now) {
     state_ = State::kReading;
-    SetDeadline(DeadlineAfter(now, core_->options.request_timeout));
+    request_deadline_ = DeadlineAfter(now, core_->options.request_timeout);
+    SetDeadline(Earliest(request_deadline_, DeadlineAfter(now, core_->options.header_timeout)));
   }
 
   void ReadSome() {
@@ -245,10 +276,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       buffer_.consume(used);
       if (ec == bh::error::need_more) break;
       if (ec) return ParseFailed(ec);
+      if (!header_checked_ && parser_->is_header_done() && !CheckHeader()) return;  // answered
+      if (header_checked_ && !ChargeGrowth()) return;
       if (parser_->is_done()) return Dispatch();
       if (used == 0) break;
     }
-    if (parser_->is_header_done() && !continue_sent_ && ExpectsContinue()) {
+    if (header_checked_ && !continue_sent_ && ExpectsContinue()) {
       continue_sent_ = true;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
@@ -269,10 +302,80 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return it != req.end() && beast::iequals(it->value(), "100-continue");
   }
 
+  // The header is complete: runs the HeaderCheck, applies the body limit and reserves the declared length in the
+  // body budget. False when the request was answered (rejected) instead.
+  bool CheckHeader() {
+    header_checked_ = true;
+    const Request& header = parser_->get();
+    body_limit_ = core_->options.body_limit;
+    if (core_->options.header_check) {
+      HeaderVerdict verdict;
+      try {
+        verdict = core_->options.header_check(header);
+      } catch (...) {
+        SendError(bh::status::internal_server_error, "internal error");
+        return false;
+      }
+      if (verdict.reject) {
+        Reject(std::move(*verdict.reject));
+        return false;
+      }
+      if (verdict.body_limit) body_limit_ = std::min(body_limit_, *verdict.body_limit);
+    }
+    if (parser_->is_done()) return true;  // no body
+    if (auto length = parser_->content_length(); length && *length > body_limit_) {
+      SendError(bh::status::payload_too_large, "request body of " + std::to_string(*length) +
+                                                   " bytes exceeds the limit of " + std::to_string(body_limit_) +
+                                                   " bytes");
+      return false;
+    }
+    if (!Charge(parser_->content_length().value_or(0))) return false;
+    parser_->body_limit(body_limit_);  // enforced by the parser for chunked bodies
+    parser_->eager(true);
+    SetDeadline(Earliest(request_deadline_, DeadlineAfter(NowNs(), core_->options.body_timeout)));
+    return true;
+  }
+
+  // A chunked body (or anything beyond the declared length) is charged as the parser's buffer grows.
+  bool ChargeGrowth() {
+    uint64_t held = parser_->get().body().capacity();
+    return held <= charged_ || held <= kUnchargedBodyBytes || Charge(held - charged_);
+  }
+
+  bool Charge(uint64_t bytes) {
+    if (bytes == 0) return true;
+    if (!core_->ChargeBody(bytes)) {
+      Response res = ErrorResponse(bh::status::service_unavailable,
+                                   "the server is receiving too many request bodies at once; retry later");
+      res.set(bh::field::retry_after, kBudgetRetryAfter);
+      SendError(std::move(res));
+      return false;
+    }
+    charged_ += bytes;
+    return true;
+  }
+
+  void ReleaseBody() {
+    if (charged_ == 0) return;
+    core_->ReleaseBody(charged_);
+    charged_ = 0;
+  }
+
+  // The HeaderCheck's answer: sent at once; the connection stays only when no body is pending.
+  void Reject(Response&& res) {
+    const Request& header = parser_->get();
+    req_version_ = header.version();
+    req_head_ = header.method() == bh::verb::head;
+    bool keep = parser_->is_done() && header.keep_alive() && res.keep_alive() &&
+                !core_->stopping.load(std::memory_order_relaxed);
+    Send(std::move(res), keep);
+    if (!keep) SetDeadline(DeadlineAfter(NowNs(), kErrorWriteTimeout));
+  }
+
   void ParseFailed(beast::error_code ec) {
     if (ec == bh::error::body_limit) {
       return SendError(bh::status::payload_too_large,
-                       "request body exceeds the limit of " + std::to_string(core_->options.body_limit) + " bytes");
+                       "request body exceeds the limit of " + std::to_string(body_limit_) + " bytes");
     }
     if (ec == bh::error::header_limit) {
       return SendError(bh::status::request_header_fields_too_large,
@@ -288,6 +391,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     req_keep_alive_ = req.keep_alive();
     req_head_ = req.method() == bh::verb::head;
     state_ = State::kHandling;
+    SetDeadline(request_deadline_);
     uint64_t seq = ++seq_;
     auto state = std::make_shared<ResponderState>(core_->shared_from_this(), shared_from_this(), seq);
     try {
@@ -299,7 +403,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Answers a request we could not hand over (or one the handler did not answer in time), then closes.
-  void SendError(HttpStatus status, std::string_view message) {
+  void SendError(HttpStatus status, std::string_view message) { SendError(ErrorResponse(status, message)); }
+
+  void SendError(Response&& res) {
     if (parser_ && parser_->is_header_done()) {
       req_version_ = parser_->get().version();
       req_head_ = parser_->get().method() == bh::verb::head;
@@ -307,11 +413,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       req_version_ = 11;
       req_head_ = false;
     }
-    Send(ErrorResponse(status, message), /*keep_alive=*/false);
+    Send(std::move(res), /*keep_alive=*/false);
     SetDeadline(DeadlineAfter(NowNs(), kErrorWriteTimeout));
   }
 
   void Send(Response&& res, bool keep_alive) {
+    ReleaseBody();  // the request is answered: its body is the handler's to free now
     try {
       Finalize(res, keep_alive);
     } catch (const std::exception&) {  // a handler's response we cannot send
@@ -382,6 +489,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool registered_ = false;
   beast::flat_buffer buffer_;
   std::optional<bh::request_parser<bh::string_body>> parser_;
+  bool header_checked_ = false;   // the current request's header went through CheckHeader
+  uint64_t body_limit_ = 0;       // the current request's, once its header is checked
+  uint64_t charged_ = 0;          // body-budget bytes the current request holds
+  int64_t request_deadline_ = 0;  // the current request's request_timeout; 0: none
   bool continue_sent_ = false;
   uint64_t seq_ = 0;  // the request being handled; a Responder for another one is stale
   unsigned req_version_ = 11;
@@ -598,6 +709,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
   std::string what = FormatHostPort(options.host, options.port);
   if (!handler) return Status::InvalidArgument("cannot listen on " + what + ": no handler");
   if (options.threads < 1) return Status::InvalidArgument("cannot listen on " + what + ": threads must be >= 1");
+  if (options.max_buffered_body_bytes != 0 && options.body_limit > options.max_buffered_body_bytes) {
+    return Status::InvalidArgument("cannot listen on " + what + ": the body limit (" +
+                                   std::to_string(options.body_limit) + " bytes) exceeds the buffered-body budget (" +
+                                   std::to_string(options.max_buffered_body_bytes) + " bytes)");
+  }
   std::string host = options.host;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) return Status::InvalidArgument("cannot listen on " + what + ": empty host");

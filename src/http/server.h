@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,18 +23,47 @@ using Response = beast_http::response<beast_http::string_body>;
 using HttpStatus = beast_http::status;
 using Verb = beast_http::verb;
 
+// What a HeaderCheck decides for one request once its header is complete, before any body byte is read.
+struct HeaderVerdict {
+  // Set: the server answers with it at once, reads no body and does not call the handler. The connection stays
+  // open only when the request has no body (and keep-alive allows); otherwise it is closed after the answer.
+  std::optional<Response> reject;
+  // The largest body this request may have; it can only lower ServerOptions::body_limit. Unset: body_limit.
+  std::optional<uint64_t> body_limit;
+};
+
+// Called once per request when its header is complete (method, target and fields; the body is still empty), on the
+// connection's thread and concurrently for different connections, so it must be thread-safe and quick. It
+// authenticates and routes to a body limit before a client may make the server buffer anything.
+// `Expect: 100-continue` is answered only after it accepted the request. Throwing answers 500 and closes.
+using HeaderCheck = std::function<HeaderVerdict(const Request& header)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // IPv4/IPv6 literal ("::1" or "[::1]"), "0.0.0.0", "::" or a name to resolve
   uint16_t port = 0;               // 0: any free port; see Server::port()
   int threads = 1;                 // io_context threads running the connections (and inline handlers)
+  // The largest request body (default 64 MiB); a HeaderCheck may lower it per request. A Content-Length above it
+  // is answered 413 before any body byte is read; a chunked body is cut off with 413 when it grows past it.
   uint64_t body_limit = 64ull << 20;
   std::chrono::seconds idle_timeout{60};  // keep-alive connection waiting for a request; 0: none
+  // From a request's first byte to its header complete (default 10 s); 0: none. A client that sends half a header
+  // is disconnected then.
+  std::chrono::seconds header_timeout{10};
+  // From a request's header complete to its body complete (default 60 s); 0: none. Answered 408, then closed.
+  std::chrono::seconds body_timeout{60};
   // From a request's first byte to its response written, handler time included; 0: none. A slow client is
   // disconnected; a handler that has not answered by then gets its client a 503 JSON error (its late answer is
   // dropped).
   std::chrono::seconds request_timeout{300};
   size_t max_connections = 10000;              // beyond it, new connections are closed at once
   std::chrono::milliseconds stop_grace{5000};  // Stop(): how long in-flight requests may still finish
+  // Request-body bytes all connections together may hold (default 256 MiB; 0: no budget): a request's declared
+  // Content-Length is reserved when its header is accepted, a chunked body as it grows, and both are released when
+  // the request is answered (or its connection closes). A request that does not fit is answered 503 with
+  // Retry-After and closed, with no body read. Must be at least body_limit.
+  uint64_t max_buffered_body_bytes = 256ull << 20;
+  // Optional; see HeaderCheck. Unset: every request may have a body of up to body_limit.
+  HeaderCheck header_check;
 };
 
 namespace detail {

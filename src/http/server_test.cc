@@ -625,6 +625,198 @@ TEST(HttpServer, MaxConnectionsShedsTheExtraOnes) {
   EXPECT_EQ(Header(*res, "X-Target"), "/still");
 }
 
+// A check like an API's: 401 without "Authorization: ok"; /small bodies up to 16 bytes, others the server's limit.
+HeaderVerdict CheckAuth(const Request& header) {
+  HeaderVerdict verdict;
+  if (header[bh::field::authorization] != "ok") {
+    verdict.reject = JsonResponse(header, HttpStatus::unauthorized, JsonError("who are you?"));
+  } else if (header.target() == "/small") {
+    verdict.body_limit = 16;
+  }
+  return verdict;
+}
+
+TEST(HttpServer, RejectedHeaderIsAnsweredAtOnceWithoutReadingTheBody) {
+  std::atomic<int> handled{0};
+  auto server = MustStart({.header_check = CheckAuth}, [&](Request&& req, Responder respond) {
+    ++handled;
+    Echo(std::move(req), respond);
+  });
+  ASSERT_TRUE(server);
+  {  // 60 MB announced, 256 KiB sent: the 401 comes without the rest (the receive timeout is 5 s)
+    RawConn conn(server->port());
+    ASSERT_TRUE(conn.Send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n\r\n"));
+    ASSERT_TRUE(conn.Send(std::string(256 << 10, 'x')));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::unauthorized);
+    EXPECT_EQ(ErrorOf(*res), "who are you?");
+    EXPECT_FALSE(res->keep_alive()) << "a body was pending: the connection must close";
+    EXPECT_TRUE(conn.WaitClosed());
+  }
+  {  // Expect: 100-continue gets the rejection, not a 100
+    RawConn conn(server->port());
+    ASSERT_TRUE(conn.Send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\nExpect: 100-continue\r\n\r\n"));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::unauthorized);
+  }
+  {  // no body: the connection stays for the next request
+    RawConn conn(server->port());
+    ASSERT_TRUE(conn.Send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::unauthorized);
+    EXPECT_TRUE(res->keep_alive());
+    ASSERT_TRUE(conn.Send("POST /y HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: 2\r\n\r\nhi"));
+    res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::ok);
+    EXPECT_EQ(res->body(), "hi");
+  }
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST(HttpServer, HeaderCheckSetsTheBodyLimitPerRequest) {
+  auto server = MustStart({.header_check = CheckAuth}, Echo);
+  ASSERT_TRUE(server);
+  {  // over the route's limit by Content-Length: 413 before any body byte is sent
+    RawConn conn(server->port());
+    ASSERT_TRUE(conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: 17\r\n\r\n"));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::payload_too_large);
+    EXPECT_NE(ErrorOf(*res).find("limit of 16 bytes"), std::string::npos) << ErrorOf(*res);
+    EXPECT_TRUE(conn.WaitClosed());
+  }
+  {  // chunked: cut off when it grows past the route's limit
+    RawConn conn(server->port());
+    ASSERT_TRUE(
+        conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "a\r\n0123456789\r\na\r\n0123456789\r\n"));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::payload_too_large);
+    EXPECT_NE(ErrorOf(*res).find("limit of 16 bytes"), std::string::npos) << ErrorOf(*res);
+    EXPECT_TRUE(conn.WaitClosed());
+  }
+  {  // within it, and another route keeps the server's limit
+    RawConn conn(server->port());
+    ASSERT_TRUE(
+        conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n"));
+    std::string error;
+    auto res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::ok);
+    EXPECT_EQ(res->body(), "0123456789abcdef");
+    std::string big(1 << 20, 'b');
+    ASSERT_TRUE(conn.Send("POST /big HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nContent-Length: " +
+                          std::to_string(big.size()) + "\r\n\r\n" + big));
+    res = conn.Read(&error);
+    ASSERT_TRUE(res) << error;
+    EXPECT_EQ(res->result(), HttpStatus::ok);
+    EXPECT_EQ(res->body().size(), big.size());
+  }
+}
+
+TEST(HttpServer, ThrowingHeaderCheckGets500) {
+  auto server =
+      MustStart({.header_check = [](const Request&) -> HeaderVerdict { throw std::runtime_error("x"); }}, Echo);
+  ASSERT_TRUE(server);
+  auto res = Fetch("127.0.0.1", server->port(), Verb::get, "/");
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->result(), HttpStatus::internal_server_error);
+}
+
+TEST(HttpServer, BodyBudgetExhaustionGives503AndRecovers) {
+  // One server thread: once the check has seen the holder's header, its charge is made before any other connection
+  // is served.
+  auto holder_checked = std::make_shared<std::promise<void>>();
+  ServerOptions options{.body_limit = 1 << 20, .max_buffered_body_bytes = 1 << 20};
+  options.header_check = [holder_checked](const Request& header) {
+    if (header["X-Holder"] == "1") holder_checked->set_value();
+    return HeaderVerdict{};
+  };
+  auto server = MustStart(std::move(options), Echo);
+  ASSERT_TRUE(server);
+  const std::string header = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(800 << 10) + "\r\n";
+  RawConn holder(server->port(), 10s);  // holds 800 KiB of the 1 MiB budget with its body half sent
+  ASSERT_TRUE(holder.Send(header + "X-Holder: 1\r\n\r\n" + std::string(100, 'a')));
+  ASSERT_EQ(holder_checked->get_future().wait_for(10s), std::future_status::ready);
+  // Refused with 503 and Retry-After, and closed without the body being read.
+  auto refused = [&](std::string_view request, std::string* why) {
+    RawConn conn(server->port());
+    if (!conn.Send(request)) return false;
+    auto res = conn.Read(why);
+    if (!res) return false;
+    *why = std::to_string(res->result_int()) + " " + ErrorOf(*res) + " Retry-After: " + Header(*res, "Retry-After");
+    return res->result() == HttpStatus::service_unavailable && Header(*res, "Retry-After") == "1" && conn.WaitClosed();
+  };
+  std::string why;
+  EXPECT_TRUE(refused(header + "\r\n", &why)) << why;
+  EXPECT_NE(why.find("retry later"), std::string::npos) << why;
+  // A chunked body is charged as it grows: 300 KiB do not fit beside the holder's 800 KiB.
+  std::string chunk(300 << 10, 'c');
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+  EXPECT_TRUE(refused(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + chunk + "\r\n0\r\n\r\n",
+      &why))
+      << why;
+  // Small bodies still pass, and once the holder's request is answered its bytes are free again.
+  auto small = Fetch("127.0.0.1", server->port(), Verb::post, "/", "small");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->result(), HttpStatus::ok);
+  ASSERT_TRUE(holder.Send(std::string((800 << 10) - 100, 'a')));
+  auto held = holder.Read(&why);
+  ASSERT_TRUE(held) << why;
+  EXPECT_EQ(held->result(), HttpStatus::ok);
+  for (int i = 0; i < 3; ++i) {  // the budget is whole again, not leaking
+    auto res = Fetch("127.0.0.1", server->port(), Verb::post, "/", std::string(1 << 20, 'd'));
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    EXPECT_EQ(res->result(), HttpStatus::ok) << ErrorOf(*res);
+  }
+}
+
+TEST(HttpServer, BodyLimitAboveTheBudgetIsRefusedAtStart) {
+  auto server = Server::Start({.body_limit = 2 << 20, .max_buffered_body_bytes = 1 << 20}, Echo);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("budget"), std::string::npos) << server.status().ToString();
+}
+
+TEST(HttpServer, HalfSentHeaderIsDroppedAfterTheHeaderTimeout) {
+  auto server = MustStart({.idle_timeout = 60s, .header_timeout = 1s}, Echo);
+  ASSERT_TRUE(server);
+  RawConn conn(server->port(), 10s);
+  ASSERT_TRUE(conn.Send("GET / HTTP/1.1\r\nHost: x\r\n"));  // the header never ends
+  auto start = Clock::now();
+  EXPECT_TRUE(conn.WaitClosed());
+  auto waited = Clock::now() - start;
+  EXPECT_GE(waited, 900ms);
+  EXPECT_LT(waited, 8s);
+}
+
+TEST(HttpServer, SlowBodyGets408AfterTheBodyTimeout) {
+  auto server = MustStart({.body_timeout = 1s}, Echo);
+  ASSERT_TRUE(server);
+  RawConn conn(server->port(), 10s);
+  ASSERT_TRUE(conn.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"));
+  auto start = Clock::now();
+  std::string error;
+  auto res = conn.Read(&error);
+  ASSERT_TRUE(res) << error;
+  EXPECT_GE(Clock::now() - start, 900ms);
+  EXPECT_EQ(res->result(), HttpStatus::request_timeout);
+  EXPECT_NE(ErrorOf(*res).find("body"), std::string::npos) << ErrorOf(*res);
+  EXPECT_TRUE(conn.WaitClosed());
+}
+
 TEST(HttpServer, BoundAddressReportsTheRealPort) {
   auto server = MustStart({.host = "127.0.0.1", .port = 0}, Echo);
   ASSERT_TRUE(server);
@@ -674,6 +866,17 @@ TEST(HttpServer, BadHostOrOptionsFail) {
   EXPECT_FALSE(Server::Start({.host = ""}, Echo).ok());
   EXPECT_FALSE(Server::Start({.threads = 0}, Echo).ok());
   EXPECT_FALSE(Server::Start({}, nullptr).ok());
+}
+
+TEST(HttpClient, GetsAnAnswerSentBeforeItsBodyWasRead) {
+  auto server = MustStart({.header_check = CheckAuth}, Echo);
+  ASSERT_TRUE(server);
+  // The server answers 401 at the header and stops reading long before 32 MiB: the client's write fails, yet the
+  // answer is its result.
+  auto res = Fetch("127.0.0.1", server->port(), Verb::put, "/x", std::string(32 << 20, 'u'));
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->result(), HttpStatus::unauthorized);
+  EXPECT_EQ(ErrorOf(*res), "who are you?");
 }
 
 TEST(HttpClient, ReconnectsOnceWhenTheServerClosedTheConnection) {

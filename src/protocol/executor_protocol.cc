@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+#include <utility>
+
 #include "protocol/messages.h"
 
 namespace wow::protocol {
@@ -21,26 +24,37 @@ bool ValidContainerId(std::string_view id) {
   return true;
 }
 
+// /{container_id}/{op}: the id and the op, or nullopt.
+std::optional<std::pair<std::string_view, std::string_view>> SplitTarget(std::string_view target) {
+  size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
+  if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) return std::nullopt;
+  return std::pair(target.substr(1, slash - 1), target.substr(slash + 1));
+}
+
 }  // namespace
+
+http::HeaderVerdict ExecutorProtocol::CheckHeader(const http::Request& header) const {
+  auto parts = SplitTarget(TargetPath(header));
+  return HeaderVerdictFor(header, limits_, secret_, parts ? parts->second : "");
+}
 
 void ExecutorProtocol::Handle(http::Request&& request, http::Responder respond) {
   Replier reply = ReplierFor(request, respond);
   if (auto refused = CheckSecret(request, secret_)) return reply(std::move(*refused));
   // /{container_id}/{init|run|destroy}
-  std::string_view target = TargetPath(request);
-  size_t slash = target.size() > 1 ? target.find('/', 1) : std::string_view::npos;
-  if (target.empty() || target[0] != '/' || slash == std::string_view::npos || slash == 1) {
+  auto parts = SplitTarget(TargetPath(request));
+  if (!parts) {
     return reply(
         {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});
   }
-  std::string id(target.substr(1, slash - 1));
+  std::string id(parts->first);
   if (!ValidContainerId(id)) {
     return reply({HttpStatus::bad_request,
                   http::JsonError(fmt::format("A container id is 1 to {} printable ASCII characters other than "
                                               "brackets and spaces.",
                                               kMaxContainerIdBytes))});
   }
-  std::string_view op = target.substr(slash + 1);
+  std::string_view op = parts->second;
   if (op != "init" && op != "run" && op != "destroy") {
     return reply(
         {HttpStatus::not_found, http::JsonError("Not found: use POST /{container_id}/init, /run or /destroy.")});

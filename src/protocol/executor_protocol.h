@@ -6,6 +6,7 @@
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
+#include "protocol/messages.h"
 
 namespace wow::protocol {
 
@@ -19,8 +20,9 @@ namespace wow::protocol {
 class ExecutorProtocol {
  public:
   // A non-empty `secret` must come with every request (CheckSecret), else 401.
-  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs, std::string secret = {})
-      : executor_(executor), logs_(logs), secret_(std::move(secret)) {}
+  ExecutorProtocol(executor::Executor& executor, ActionLogWriter& logs, BodyLimits limits = {},
+                   std::string secret = {})
+      : executor_(executor), logs_(logs), limits_(limits), secret_(std::move(secret)) {}
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
@@ -29,9 +31,13 @@ class ExecutorProtocol {
   // brackets, spaces or control characters, are answered 400.
   static constexpr size_t kMaxContainerIdBytes = 256;
 
+  // An http::HeaderCheck: the body limit of the request's route (`limits`).
+  http::HeaderVerdict CheckHeader(const http::Request& header) const;
+
  private:
   executor::Executor& executor_;
   ActionLogWriter& logs_;
+  const BodyLimits limits_;
   std::string secret_;
 };
 

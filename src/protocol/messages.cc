@@ -202,4 +202,15 @@ http::Response ToResponse(unsigned version, bool keep_alive, Reply reply) {
   return response;
 }
 
+http::HeaderVerdict HeaderVerdictFor(const http::Request& header, const BodyLimits& limits, std::string_view secret,
+                                     std::string_view op) {
+  http::HeaderVerdict verdict;
+  if (auto refused = CheckSecret(header, secret)) {
+    verdict.reject = ToResponse(header.version(), header.keep_alive(), std::move(*refused));
+    return verdict;
+  }
+  verdict.body_limit = op == "init" ? limits.init_bytes : op == "run" ? limits.run_bytes : limits.other_bytes;
+  return verdict;
+}
+
 }  // namespace wow::protocol

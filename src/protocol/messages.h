@@ -61,6 +61,20 @@ Reply InitReply(const Result<std::shared_ptr<const executor::Container>>& result
 // ran, the header `x-wow-engine` names its backend ("aot", "jit", "interp").
 Reply RunReply(const Result<abi::ActivationResult>& result);
 
+// Request-body limits of the action-runtime faces, per route; the server applies them before any body byte is read
+// (413 when the Content-Length says more, or when a chunked body grows past them).
+struct BodyLimits {
+  uint64_t init_bytes = 64ull << 20;   // /init: the action's code (default 64 MiB)
+  uint64_t run_bytes = 8ull << 20;     // /run: the parameters and the activation's fields (default 8 MiB)
+  uint64_t other_bytes = 64ull << 10;  // /destroy and unknown routes (default 64 KiB)
+};
+
+// The header verdict for a request to route `op` ("init", "run" or anything
+// else): 401 when a non-empty `secret` is not in the header (CheckSecret),
+// else the route's body limit.
+http::HeaderVerdict HeaderVerdictFor(const http::Request& header, const BodyLimits& limits, std::string_view secret,
+                                     std::string_view op);
+
 // Binds a reply to a request's HTTP version and keep-alive.
 http::Response ToResponse(unsigned version, bool keep_alive, Reply reply);
 

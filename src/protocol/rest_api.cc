@@ -5,6 +5,8 @@
 #include <boost/url.hpp>
 #include <cctype>
 #include <charconv>
+#include <optional>
+#include <vector>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -75,6 +77,46 @@ std::optional<std::string> CheckKeyValues(const json::value* v, const char* what
   return std::nullopt;
 }
 
+// An answer of the API: JSON with the transaction id, and the challenge on 401.
+http::Response ApiReply(const http::Request& request, HttpStatus status, std::string json_body,
+                        const std::string& txid) {
+  http::Response r(status, request.version());
+  r.set(boost::beast::http::field::server, "wow");
+  r.set(boost::beast::http::field::content_type, "application/json");
+  r.set("x-request-id", txid);
+  if (status == HttpStatus::unauthorized)
+    r.set(boost::beast::http::field::www_authenticate, "Basic realm=\"whisk rest service\"");
+  r.keep_alive(request.keep_alive());
+  r.body() = std::move(json_body);
+  r.prepare_payload();
+  return r;
+}
+
+// OpenWhisk's error body: {"error": message, "code": transaction id}.
+std::string ApiError(std::string_view message, const std::string& txid) {
+  json::object o;
+  o["error"] = message;
+  o["code"] = txid;
+  return ToJson(o);
+}
+
+// The decoded path segments after /api/v1, or nullopt for a target that is no /api/v1 URL path.
+std::optional<std::vector<std::string>> ApiSegments(const boost::urls::url_view& url) {
+  std::vector<std::string> segments;
+  for (auto seg : url.segments()) segments.push_back(std::string(seg));
+  if (segments.size() < 2 || segments[0] != "api" || segments[1] != "v1") return std::nullopt;
+  segments.erase(segments.begin(), segments.begin() + 2);
+  return segments;
+}
+
+// Every /api/v1 route but the API's description needs authentication.
+bool NeedsAuth(const std::vector<std::string>& api_segments) { return !api_segments.empty(); }
+
+// /namespaces/{ns}/actions/{name...}
+bool IsActionPath(const std::vector<std::string>& api_segments) {
+  return api_segments.size() >= 4 && api_segments[0] == "namespaces" && api_segments[2] == "actions";
+}
+
 // The action as list and get show it without code.
 json::object WithoutCode(json::object doc) {
   if (json::value* exec = doc.if_contains("exec"); exec && exec->is_object()) exec->as_object().erase("code");
@@ -91,25 +133,12 @@ class RestApi::Call : public std::enable_shared_from_this<RestApi::Call> {
 
   void Reply(HttpStatus status, std::string json_body, bool with_activation_header = false,
              const std::string& activation_id = "") {
-    http::Response r(status, request_.version());
-    r.set(boost::beast::http::field::server, "wow");
-    r.set(boost::beast::http::field::content_type, "application/json");
-    r.set("x-request-id", txid_);
+    http::Response r = ApiReply(request_, status, std::move(json_body), txid_);
     if (with_activation_header) r.set("x-openwhisk-activation-id", activation_id);
-    if (status == HttpStatus::unauthorized)
-      r.set(boost::beast::http::field::www_authenticate, "Basic realm=\"whisk rest service\"");
-    r.keep_alive(request_.keep_alive());
-    r.body() = std::move(json_body);
-    r.prepare_payload();
     respond_(std::move(r));
   }
   void ReplyJson(HttpStatus status, const json::value& v) { Reply(status, ToJson(v)); }
-  void Error(HttpStatus status, std::string_view message) {
-    json::object o;
-    o["error"] = message;
-    o["code"] = txid_;
-    ReplyJson(status, o);
-  }
+  void Error(HttpStatus status, std::string_view message) { Reply(status, ApiError(message, txid_)); }
 
   void Run();
 
@@ -252,12 +281,8 @@ void RestApi::Handle(http::Request&& request, http::Responder respond) {
   call->Run();
 }
 
-bool RestApi::Call::Authenticate() {
-  auto header = request_[boost::beast::http::field::authorization];
-  if (header.empty()) {
-    Error(HttpStatus::unauthorized, "The resource requires authentication, which was not supplied with the request");
-    return false;
-  }
+std::optional<std::string> RestApi::Authenticate(std::string_view header, controller::Subject* subject) {
+  if (header.empty()) return "The resource requires authentication, which was not supplied with the request";
   constexpr std::string_view kBasic = "Basic ";
   std::string credential;
   if (header.size() > kBasic.size() && header.substr(0, kBasic.size()) == kBasic) {
@@ -265,39 +290,79 @@ bool RestApi::Call::Authenticate() {
     if (decoded.ok()) credential = std::move(*decoded);
   }
   {
-    std::lock_guard<std::mutex> lock(api_.auth_mu_);
-    auto it = api_.auth_cache_.find(credential);
-    if (it != api_.auth_cache_.end()) {
-      subject_ = it->second;
-      return true;
+    std::lock_guard<std::mutex> lock(auth_mu_);
+    auto it = auth_cache_.find(credential);
+    if (it != auth_cache_.end()) {
+      *subject = it->second;
+      return std::nullopt;
     }
   }
   size_t colon = credential.find(':');
   if (colon != std::string::npos) {
-    auto found = api_.store_.Authenticate(credential.substr(0, colon), credential.substr(colon + 1));
+    auto found = store_.Authenticate(credential.substr(0, colon), credential.substr(colon + 1));
     if (found.ok() && found->has_value()) {
-      subject_ = **found;
-      std::lock_guard<std::mutex> lock(api_.auth_mu_);
-      if (api_.auth_cache_.size() > 10'000) api_.auth_cache_.clear();
-      api_.auth_cache_.emplace(credential, subject_);
-      return true;
+      *subject = **found;
+      std::lock_guard<std::mutex> lock(auth_mu_);
+      if (auth_cache_.size() > 10'000) auth_cache_.clear();
+      auth_cache_.emplace(credential, *subject);
+      return std::nullopt;
     }
   }
-  Error(HttpStatus::unauthorized, "The supplied authentication is invalid");
-  return false;
+  return "The supplied authentication is invalid";
+}
+
+bool RestApi::Call::Authenticate() {
+  auto error = api_.Authenticate(request_[boost::beast::http::field::authorization], &subject_);
+  if (error) Error(HttpStatus::unauthorized, *error);
+  return !error;
+}
+
+http::HeaderVerdict RestApi::CheckHeader(const http::Request& header) {
+  http::HeaderVerdict verdict;
+  auto reject = [&](HttpStatus status, std::string_view message) {
+    std::string txid = TransactionId();
+    verdict.reject = ApiReply(header, status, ApiError(message, txid), txid);
+    return verdict;
+  };
+  uint64_t limit = options_.max_other_body_bytes;
+  std::string what;
+  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(header.target());
+  std::optional<std::vector<std::string>> segments;
+  if (url) segments = ApiSegments(*url);
+  if (segments && NeedsAuth(*segments)) {
+    controller::Subject subject;
+    if (auto error = Authenticate(header[boost::beast::http::field::authorization], &subject)) {
+      return reject(HttpStatus::unauthorized, *error);
+    }
+    if (IsActionPath(*segments) && header.method() == http::Verb::put) {
+      limit = options_.max_code_bytes + options_.max_action_overhead_bytes;
+      what = fmt::format(" for an action (its code may have {} bytes)", options_.max_code_bytes);
+    } else if (IsActionPath(*segments) && header.method() == http::Verb::post) {
+      limit = options_.max_params_bytes;
+      what = " for the parameters of an invocation";
+    }
+  }
+  // Unauthenticated routes (the description, 404s) and malformed targets get the small limit; the handler answers.
+  // (A chunked body is cut off by the server at the same limit.)
+  auto length = ParseUint(header[boost::beast::http::field::content_length]);
+  if (length && *length > limit) {
+    return reject(
+        HttpStatus::payload_too_large,
+        fmt::format("The request content is {} bytes, more than the allowed {} bytes{}.", *length, limit, what));
+  }
+  verdict.body_limit = limit;
+  return verdict;
 }
 
 void RestApi::Call::Run() {
   boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(request_.target());
   if (!url) return Error(HttpStatus::bad_request, "The request target is not a valid URL path.");
-  for (auto seg : url->segments()) segments_.push_back(std::string(seg));
   for (auto param : url->params()) query_[std::string(param.key)] = std::string(param.value);
   // /api/v1/...
-  if (segments_.size() < 2 || segments_[0] != "api" || segments_[1] != "v1") {
-    return Error(HttpStatus::not_found, kNotFound);
-  }
-  segments_.erase(segments_.begin(), segments_.begin() + 2);
-  if (segments_.empty()) {
+  auto segments = ApiSegments(*url);
+  if (!segments) return Error(HttpStatus::not_found, kNotFound);
+  segments_ = std::move(*segments);
+  if (!NeedsAuth(segments_)) {
     json::object info;
     info["description"] = "OpenWhisk-compatible API of wow serve";
     info["api_paths"] = json::array{"/api/v1"};

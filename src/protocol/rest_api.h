@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,6 +22,11 @@ namespace wow::protocol {
 struct RestApiOptions {
   size_t max_code_bytes = 48ull << 20;   // OpenWhisk's action size limit
   size_t max_params_bytes = 1ull << 20;  // parameters of an action or an invocation
+  // The body of an action PUT beyond its code (parameters, annotations, limits, JSON and base64 framing): the PUT
+  // body may have max_code_bytes + this (default 1 MiB).
+  size_t max_action_overhead_bytes = 1ull << 20;
+  // The body of every other route (default 64 KiB): none of them carries more than a small JSON object.
+  size_t max_other_body_bytes = 64ull << 10;
   // What actions see as __OW_API_HOST, e.g. "http://127.0.0.1:3233".
   std::string api_host;
   // How long a blocking invocation waits at most before answering 202.
@@ -36,6 +43,12 @@ class RestApi {
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
+
+  // An http::HeaderCheck, run before any body byte is read: every /api/v1 route that needs authentication is
+  // answered 401 without valid Basic auth, and each route gets its body limit (action PUT: max_code_bytes +
+  // max_action_overhead_bytes; invocation: max_params_bytes; others: max_other_body_bytes), with a 413 when the
+  // Content-Length says more.
+  http::HeaderVerdict CheckHeader(const http::Request& header);
 
   class Call;
 
@@ -75,6 +88,8 @@ class RestApi {
   std::unordered_map<std::string, std::shared_ptr<const controller::StoredAction>> actions_;
   std::unordered_set<std::string> updating_;  // actions with a PUT in flight
 
+  // The subject of a Basic `Authorization` header value, or the 401 message. Successes are cached.
+  std::optional<std::string> Authenticate(std::string_view authorization, controller::Subject* subject);
   std::mutex auth_mu_;
   std::unordered_map<std::string, controller::Subject> auth_cache_;  // by "uuid:key"
 

@@ -6,6 +6,11 @@ namespace wow::protocol {
 
 using http::HttpStatus;
 
+http::HeaderVerdict RuntimeProtocol::CheckHeader(const http::Request& header) const {
+  std::string_view target = TargetPath(header);
+  return HeaderVerdictFor(header, limits_, secret_, target == "/init" ? "init" : target == "/run" ? "run" : "");
+}
+
 void RuntimeProtocol::Handle(http::Request&& request, http::Responder respond) {
   Replier reply = ReplierFor(request, respond);
   if (auto refused = CheckSecret(request, secret_)) return reply(std::move(*refused));

@@ -6,6 +6,7 @@
 #include "executor/executor.h"
 #include "http/server.h"
 #include "protocol/action_logs.h"
+#include "protocol/messages.h"
 
 namespace wow::protocol {
 
@@ -16,11 +17,15 @@ namespace wow::protocol {
 class RuntimeProtocol {
  public:
   // A non-empty `secret` must come with every request (CheckSecret), else 401.
-  RuntimeProtocol(executor::Executor& executor, ActionLogWriter& logs, std::string secret = {})
-      : executor_(executor), logs_(logs), secret_(std::move(secret)) {}
+  RuntimeProtocol(executor::Executor& executor, ActionLogWriter& logs, BodyLimits limits = {},
+                  std::string secret = {})
+      : executor_(executor), logs_(logs), limits_(limits), secret_(std::move(secret)) {}
 
   // An http::Handler.
   void Handle(http::Request&& request, http::Responder respond);
+
+  // An http::HeaderCheck: the body limit of the request's route (`limits`).
+  http::HeaderVerdict CheckHeader(const http::Request& header) const;
 
   // The executor container id that holds the proxy's action.
   static constexpr char kContainerId[] = "action";
@@ -28,6 +33,7 @@ class RuntimeProtocol {
  private:
   executor::Executor& executor_;
   ActionLogWriter& logs_;
+  const BodyLimits limits_;
   std::string secret_;
 };
 
