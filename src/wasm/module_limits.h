@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "wasm/memory_budget.h"
 
 namespace wow::wasm {
 
@@ -45,10 +46,11 @@ struct ModuleLimits {
   // Tables, imported and defined. Default 100 (Wasmtime).
   uint32_t max_tables = 100;
   // A table's initial size, and the entries of one element segment. Default
-  // 1,000,000, below V8's 10,000,000: tables are allocated per instance
-  // (~24 bytes an entry with wasm2c), and real modules have one entry per
-  // address-taken function.
-  uint32_t max_table_elements = 1'000'000;
+  // kMaxTableElements (10,000,000, V8's and Wasmtime's), the cap table.grow
+  // obeys on every engine too: a declared table is refused here, at deploy,
+  // rather than at every instantiation. The bytes a table takes count against
+  // the instance's memory limit (MemoryBudget).
+  uint32_t max_table_elements = kMaxTableElements;
   // Element segments, and data segments (also the data count section's
   // value). Default 100,000 each (V8, Wasmtime). A data segment's size is
   // bounded by the module's own size.

@@ -361,8 +361,8 @@ TEST(ModuleLimitsTest, DefaultCountsAndSizes) {
   EXPECT_EQ(check(12, count(100'001)), "the module has 100001 data segments; at most 100000 are allowed");
   EXPECT_EQ(check(4, count(101)), "the module has 101 tables; at most 100 are allowed");
   Bytes table = {0x01, 0x70, 0x00};
-  Append(table, count(1'000'001));
-  EXPECT_EQ(check(4, table), "table 0 starts with 1000001 elements; at most 1000000 are allowed");
+  Append(table, count(10'000'001));
+  EXPECT_EQ(check(4, table), "table 0 starts with 10000001 elements; at most 10000000 are allowed");
   Bytes type = {0x01, 0x60};
   Append(type, count(1001));
   EXPECT_EQ(check(1, type), "type 0 has 1001 parameters; at most 1000 are allowed");
