@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,9 @@ struct EngineFlags {
   std::string engine;  // empty: wasm::DefaultEngine, resolved after parsing
   std::string cc = "cc";
   std::string opt_level = "2";
+  // Unset: wasm::EngineOptions' defaults.
+  std::optional<uint64_t> compile_timeout_s;
+  std::optional<uint64_t> compile_memory_mb;
 };
 
 struct CompileFlags {

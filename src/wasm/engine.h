@@ -78,6 +78,16 @@ struct EngineOptions {
   std::string cc = "cc";
   // Optimisation level passed as -O<level>; default "2".
   std::string opt_level = "2";
+  // Wall-time limit of one C compiler run (one module, AoT engine). On expiry
+  // the compiler and every process it started are killed and the compile
+  // fails with a compile error; each compiler process also gets this (plus
+  // 5 s) as its RLIMIT_CPU. Default 120 s: gcc -O2 takes ~55 s for a 1 MB
+  // module on these machines.
+  std::chrono::milliseconds compile_timeout{120'000};
+  // Address-space limit (RLIMIT_AS) of each C compiler process (the driver,
+  // cc1, as, ld, each on its own), in MiB; past it the compiler fails to
+  // allocate and the compile fails with a compile error. Default 2048.
+  uint64_t compile_memory_mb = 2048;
 };
 
 // Timings of the last Prepare, for the CLI and the records.
