@@ -44,6 +44,11 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags& flags, wasm::EngineUse use,
                               "(default: {})",
                               defaults.compile_memory_mb))
       ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--compile-max-items", flags.compile_max_items,
+                  fmt::format("Most functions, globals, types and other items of a module the AoT engine compiles "
+                              "(default: {})",
+                              defaults.compile_max_items))
+      ->check(CLI::Range(1, 10'000'000));
 }
 
 void ResolveEngine(EngineFlags& flags, wasm::EngineUse use) {

@@ -27,6 +27,7 @@ struct EngineFlags {
   // Unset: wasm::EngineOptions' defaults.
   std::optional<uint64_t> compile_timeout_s;
   std::optional<uint64_t> compile_memory_mb;
+  std::optional<uint64_t> compile_max_items;
 };
 
 struct CompileFlags {

@@ -16,6 +16,7 @@ wasm::EngineOptions ToEngineOptions(const EngineFlags& flags) {
   options.opt_level = flags.opt_level;
   if (flags.compile_timeout_s) options.compile_timeout = std::chrono::seconds(*flags.compile_timeout_s);
   if (flags.compile_memory_mb) options.compile_memory_mb = *flags.compile_memory_mb;
+  if (flags.compile_max_items) options.compile_max_items = *flags.compile_max_items;
   return options;
 }
 

@@ -88,6 +88,13 @@ struct EngineOptions {
   // cc1, as, ld, each on its own), in MiB; past it the compiler fails to
   // allocate and the compile fails with a compile error. Default 2048.
   uint64_t compile_memory_mb = 2048;
+  // Most functions, globals, types, tables, memories, tags and exports
+  // (imported ones included) a module compiled by the AoT engine may have,
+  // checked before translation: wasm2c's translation (in process, not under
+  // the limits above) takes time growing with the square of their number
+  // (100,000 empty functions: over an hour; 20,000: ~15-40 s here). Default
+  // 20,000; the JIT and the interpreter are not limited by it.
+  uint64_t compile_max_items = 20'000;
 };
 
 // Timings of the last Prepare, for the CLI and the records.

@@ -21,6 +21,7 @@
 
 #include "common/files.h"
 #include "common/sha256.h"
+#include "wabt/ir.h"
 #include "wasm/aot/c_codegen.h"
 #include "wasm/module_reader.h"
 
@@ -419,6 +420,16 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
   }
 
   WOW_ASSIGN_OR_RETURN(ParsedModule parsed, ParseModule(wasm));
+  const wabt::Module& ir = *parsed.ir;
+  uint64_t items = ir.funcs.size() + ir.globals.size() + ir.types.size() + ir.tables.size() + ir.memories.size() +
+                   ir.tags.size() + ir.exports.size();
+  if (items > options_.compile_max_items) {
+    return Status::Error(Code::kCompileError, Phase::kCompilation,
+                         fmt::format("the module has {} functions, globals, types and other items; the AoT engine "
+                                     "compiles at most {} (the translation to C takes time growing with the square "
+                                     "of their number)",
+                                     items, options_.compile_max_items));
+  }
   WOW_ASSIGN_OR_RETURN(GeneratedC generated, GenerateC(parsed));
 
   TempDir work("wow-cc");
@@ -439,9 +450,11 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
                                    // so deep recursion traps instead of writing past the stack.
                                    "-fstack-clash-protection", "-I" + work.path().string(), "-o", tmp_so.string(),
                                    (work.path() / "module.c").string()};
-  WOW_ASSIGN_OR_RETURN(ProcessResult cc, RunProcess(argv, work.path() / "cc.log"));
+  Result<ProcessResult> run = RunProcess(argv, work.path() / "cc.log");
+  if (!run.ok() || run->exit_code != 0) std::filesystem::remove(tmp_so, ec);  // killed or failed mid-write
+  if (!run.ok()) return run.status();
+  const ProcessResult& cc = *run;
   if (cc.exit_code != 0) {
-    std::filesystem::remove(tmp_so, ec);
     std::string output = cc.output.size() > 4000 ? cc.output.substr(0, 4000) + "..." : cc.output;
     if (RanOutOfMemory(cc.output)) {
       return Status::Error(Code::kCompileError, Phase::kCompilation,

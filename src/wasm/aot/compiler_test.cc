@@ -133,6 +133,59 @@ TEST(CompilerLimitsTest, CancelKillsTheCompilersProcessGroupAndLaterCompilesFail
   EXPECT_EQ(SleepingCompilerRuns(dir.path()), 1u);
 }
 
+// A module of `count` empty functions of type () -> ().
+std::vector<uint8_t> EmptyFunctions(uint32_t count) {
+  auto leb = [](std::vector<uint8_t>& out, uint32_t n) {
+    do {
+      uint8_t byte = n & 0x7f;
+      n >>= 7;
+      out.push_back(n != 0 ? (byte | 0x80) : byte);
+    } while (n != 0);
+  };
+  auto section = [&](std::vector<uint8_t>& module, uint8_t id, const std::vector<uint8_t>& payload) {
+    module.push_back(id);
+    leb(module, static_cast<uint32_t>(payload.size()));
+    module.insert(module.end(), payload.begin(), payload.end());
+  };
+  std::vector<uint8_t> module = kEmptyModule;
+  section(module, 1, {0x01, 0x60, 0x00, 0x00});  // one type
+  std::vector<uint8_t> funcs;
+  leb(funcs, count);
+  funcs.insert(funcs.end(), count, 0x00);
+  section(module, 3, funcs);
+  std::vector<uint8_t> code;
+  leb(code, count);
+  for (uint32_t i = 0; i < count; ++i) code.insert(code.end(), {0x02, 0x00, 0x0b});  // size, no locals, end
+  section(module, 10, code);
+  return module;
+}
+
+// The audit's module: 400 KB of 100,000 empty functions kept the AoT engine
+// busy for over an hour (wasm2c's translation, before the C compiler).
+TEST(CompilerLimitsTest, AModuleWithTooManyItemsIsRefusedBeforeTranslation) {
+  TempDir dir("wow-cc-items");
+  Compiler compiler(OptionsIn(dir, "cc"));
+  std::vector<uint8_t> wasm = EmptyFunctions(100'000);
+  auto start = Clock::now();
+  auto prepared = compiler.Prepare(wasm);
+  double seconds = SecondsSince(start);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), Code::kCompileError);
+  EXPECT_NE(prepared.status().message().find("the module has 100001 functions, globals, types and other items; the "
+                                              "AoT engine compiles at most 20000"),
+            std::string::npos)
+      << prepared.status().ToString();
+  EXPECT_LT(seconds, 60);
+
+  // At the limit it compiles.
+  EngineOptions options = OptionsIn(dir, "cc");
+  options.compile_max_items = 11;
+  EXPECT_TRUE(Compiler(options).Prepare(EmptyFunctions(10)).ok());
+  auto over = Compiler(options).Prepare(EmptyFunctions(11));
+  EXPECT_NE(over.status().message().find("the module has 12 functions"), std::string::npos)
+      << over.status().ToString();
+}
+
 TEST(CompilerLimitsTest, ASigkilledWowLeavesNoCompilerRunning) {
   TempDir dir("wow-cc-sigkill");
   fs::path module = dir.path() / "empty.wasm";
