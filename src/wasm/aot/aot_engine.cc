@@ -266,6 +266,8 @@ std::optional<ArtifactLookup> LookUpArtifact(Engine& engine, std::span<const uin
   return aot->LookUp(wasm);
 }
 
+bool CompilerRuns(const EngineOptions& options) { return Compiler(options).Runs(); }
+
 bool CancelCompiles(Engine& engine) {
   auto* aot = dynamic_cast<AotEngine*>(&engine);
   if (aot == nullptr) return false;

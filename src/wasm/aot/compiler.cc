@@ -357,6 +357,12 @@ const std::string& Compiler::CompilerIdentity() {
   return identity_;
 }
 
+bool Compiler::Runs() {
+  if (options_.cc.empty()) return false;
+  auto r = RunProcess({options_.cc, "--version"}, "/dev/null");
+  return r.ok() && r->exit_code == 0;
+}
+
 std::string Compiler::KeyFor(std::span<const uint8_t> wasm) {
   std::string material =
       fmt::format("{}|glue{}|{}|-O{}|", kEngineVersion, kGlueAbiVersion, CompilerIdentity(), options_.opt_level);

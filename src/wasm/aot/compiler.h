@@ -44,6 +44,9 @@ class Compiler {
   // Returns the artifact for `wasm`, compiling it unless cached.
   Result<PrepareInfo> Prepare(std::span<const uint8_t> wasm);
 
+  // True when `<cc> --version` exits 0 under the limits.
+  bool Runs();
+
   // For shutting down: kills the process groups of the compiles in progress
   // (their Prepare calls fail with "cancelled") and makes every later compile
   // fail the same way at once. Artifacts already cached still load.

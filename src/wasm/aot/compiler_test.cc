@@ -1,7 +1,7 @@
 // The C compiler's limits (src/wasm/aot/compiler.h): a compiler past its time
 // limit is killed with everything it started, one past its memory limit fails
-// cleanly, Cancel kills a compile in progress, and a SIGKILLed wow leaves no
-// compiler behind.
+// cleanly, a module too large to translate is refused first, Cancel kills a
+// compile in progress, and a SIGKILLed wow leaves no compiler behind.
 
 #include "wasm/aot/compiler.h"
 
@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "common/files.h"
+#include "wasm/aot/aot_engine.h"
 #include "wasm/testing/fake_compiler.h"
 #include "wasm/testing/module_generator.h"
 
@@ -184,6 +185,22 @@ TEST(CompilerLimitsTest, AModuleWithTooManyItemsIsRefusedBeforeTranslation) {
   auto over = Compiler(options).Prepare(EmptyFunctions(11));
   EXPECT_NE(over.status().message().find("the module has 12 functions"), std::string::npos)
       << over.status().ToString();
+}
+
+// DefaultEngine asks the compiler for its version at start-up: one that hangs
+// must not hang wow.
+TEST(CompilerLimitsTest, ACompilerThatHangsOnVersionDoesNotRun) {
+  TempDir dir("wow-cc-version");
+  fs::path hung = dir.path() / "hung-cc";
+  std::ofstream(hung) << "#!/bin/sh\nexec sleep 1000\n";
+  fs::permissions(hung, fs::perms::owner_all);
+  EngineOptions options = OptionsIn(dir, hung.string());
+  options.compile_timeout = 1s;
+  auto start = Clock::now();
+  EXPECT_FALSE(CompilerRuns(options));
+  EXPECT_LT(SecondsSince(start), 60);
+  EXPECT_TRUE(CompilerRuns(OptionsIn(dir, WriteSleepingCompiler(dir.path()).string())));
+  EXPECT_FALSE(CompilerRuns(OptionsIn(dir, (dir.path() / "no-such-cc").string())));
 }
 
 TEST(CompilerLimitsTest, ASigkilledWowLeavesNoCompilerRunning) {
