@@ -123,7 +123,7 @@ void WriteReport(int fd, const Report& report) {
   if (pidfd >= 0) {
     pollfd fds[2] = {{setup.lifeline_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
     for (;;) {
-      if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+      if (::poll(fds, 2, -1) < 0) continue;         // EINTR
       if (fds[0].revents != 0) ::kill(0, SIGKILL);  // wow is gone: the whole group, this process too
       if (fds[1].revents != 0) break;
     }
@@ -335,8 +335,8 @@ Result<Compiler::ProcessResult> Compiler::RunProcess(const std::vector<std::stri
                          fmt::format("cannot run the C compiler '{}': {}", argv[0], std::strerror(result.exec_errno)));
   }
   ProcessResult process;
-  process.exit_code = WIFEXITED(result.wait_status) ? WEXITSTATUS(result.wait_status)
-                                                    : 128 + WTERMSIG(result.wait_status);
+  process.exit_code =
+      WIFEXITED(result.wait_status) ? WEXITSTATUS(result.wait_status) : 128 + WTERMSIG(result.wait_status);
   auto text = ReadFile(log);
   if (text.ok()) process.output = std::move(text).value();
   return process;

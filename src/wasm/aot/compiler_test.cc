@@ -6,6 +6,7 @@
 #include "wasm/aot/compiler.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -17,8 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "wasm/aot/aot_engine.h"
@@ -173,7 +172,7 @@ TEST(CompilerLimitsTest, AModuleWithTooManyItemsIsRefusedBeforeTranslation) {
   ASSERT_FALSE(prepared.ok());
   EXPECT_EQ(prepared.status().code(), Code::kCompileError);
   EXPECT_NE(prepared.status().message().find("the module has 100001 functions, globals, types and other items; the "
-                                              "AoT engine compiles at most 20000"),
+                                             "AoT engine compiles at most 20000"),
             std::string::npos)
       << prepared.status().ToString();
   EXPECT_LT(seconds, 60);
@@ -183,8 +182,7 @@ TEST(CompilerLimitsTest, AModuleWithTooManyItemsIsRefusedBeforeTranslation) {
   options.compile_max_items = 11;
   EXPECT_TRUE(Compiler(options).Prepare(EmptyFunctions(10)).ok());
   auto over = Compiler(options).Prepare(EmptyFunctions(11));
-  EXPECT_NE(over.status().message().find("the module has 12 functions"), std::string::npos)
-      << over.status().ToString();
+  EXPECT_NE(over.status().message().find("the module has 12 functions"), std::string::npos) << over.status().ToString();
 }
 
 // DefaultEngine asks the compiler for its version at start-up: one that hangs
