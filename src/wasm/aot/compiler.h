@@ -23,11 +23,14 @@ namespace wow::wasm::aot {
 // for the same key in this process share one compile, and a lock file makes
 // concurrent processes do the same.
 //
-// The C compiler runs under limits (EngineOptions::compile_timeout,
-// compile_memory_mb) in a process group of its own, led by a small
-// supervisor process forked from this one: when this process dies, even by
-// SIGKILL, the kernel closes a pipe the supervisor watches and the supervisor
-// kills the group, so no compiler (nor its cc1, as, ld) outlives it.
+// Limits: a module with more than EngineOptions::compile_max_items is refused
+// before translation; the C compiler runs under compile_timeout and
+// compile_memory_mb in a process group of its own, led by a small supervisor
+// process forked from this one: when this process dies, even by SIGKILL, the
+// kernel closes a pipe the supervisor watches and the supervisor kills the
+// group, so no compiler (nor its cc1, as, ld) outlives it. (Not
+// PR_SET_PDEATHSIG: it fires when the forking *thread* exits and reaches the
+// direct child only.)
 class Compiler {
  public:
   explicit Compiler(EngineOptions options);
