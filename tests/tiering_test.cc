@@ -613,5 +613,26 @@ TEST(TieringServeTest, DeployedModuleServesAtOnceThenSwitchesToAotWithoutAFailur
               testing::PrintToString(seen.engines).c_str());
 }
 
+// `--engine aot`: no fast tier to fall back on, the action is refused with
+// the limit's message.
+TEST(TieringServeTest, OnTheAotEngineAModulePastTheCompileTimeLimitIsRefused) {
+  TempDir data("wow-aot-timeout");
+  fs::create_directories(data.path() / "aot");  // a cache of its own: the module must compile here
+  fs::path cc = wasm::testing::WriteSleepingCompiler(data.path());
+  auto server = Serve::Start({data.path(), {"--engine", "aot", "--cc", cc.string(), "--compile-timeout-s", "1"}});
+  ASSERT_NE(server, nullptr);
+  std::vector<uint8_t> wasm = GenerateWasiModule(2'000, 31);
+  json::object exec{{"kind", "wasm"},
+                    {"code", Base64Encode(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()))},
+                    {"binary", true}};
+  ApiReply put = server->CreateAction("slow-cc", exec);
+  EXPECT_EQ(put.status, 400u) << put;
+  EXPECT_NE(put.Error().find("the C compiler exceeded its time limit of 1 s compiling this module; it was stopped"),
+            std::string::npos)
+      << put;
+  EXPECT_EQ(wasm::testing::SleepingCompilerRuns(data.path()), 1u);
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
+}
+
 }  // namespace
 }  // namespace wow::test
