@@ -86,7 +86,8 @@ struct EngineOptions {
   std::chrono::milliseconds compile_timeout{120'000};
   // Address-space limit (RLIMIT_AS) of each C compiler process (the driver,
   // cc1, as, ld, each on its own), in MiB; past it the compiler fails to
-  // allocate and the compile fails with a compile error. Default 2048.
+  // allocate and the compile fails with a compile error. Default 2048 (cc1
+  // at -O2 peaks at ~520 MB resident for a 1 MB module).
   uint64_t compile_memory_mb = 2048;
   // Most functions, globals, types, tables, memories, tags and exports
   // (imported ones included) a module compiled by the AoT engine may have,
