@@ -25,6 +25,7 @@
 #include "wasm/aot/aot_engine.h"
 #include "wasm/engine_factory.h"
 #include "wasm/module_limits.h"
+#include "wasm/testing/fake_compiler.h"
 #include "wasm/testing/module_generator.h"
 #include "wasm/tiered/tiered_engine.h"
 
@@ -212,6 +213,8 @@ TEST(TieredEngineTest, LargeModuleRunsAtOnceThenOnAotWithIdenticalResults) {
   TempDir data("wow-tiering-large");  // nothing cached
   wasm::EngineOptions options;
   options.data_dir = data.path();
+  // ~55 s on 2 quiet cores, but minutes beside other tests: past the default limit.
+  options.compile_timeout = kUpgradeTimeout;
   constexpr uint32_t kSeed = 61;
   std::vector<uint8_t> wasm = GenerateWasiModule(kLargeModule, kSeed);
   std::map<uint64_t, uint64_t> expected;
@@ -449,14 +452,17 @@ TEST(TieredEngineTest, DestroyingTheEngineStopsACompileInProgress) {
   ASSERT_NE(engine, nullptr);
   auto module = LoadOrFail(*engine, wasm);
   ASSERT_NE(module, nullptr);
-  // Wait for the C compiler (after wasm2c's translation) and its children.
+  // Wait for the C compiler (after wasm2c's translation; a child of its
+  // supervisor, which is this process's child) and its children.
   std::vector<pid_t> compilers;
   auto deadline = Clock::now() + milliseconds(120'000);
   while (Clock::now() < deadline) {
-    for (pid_t child : Children(::getpid())) {
-      if (CommandLine(child).find(data.path().string()) == std::string::npos) continue;
-      compilers = {child};
-      for (pid_t grandchild : Children(child)) compilers.push_back(grandchild);
+    for (pid_t supervisor : Children(::getpid())) {
+      for (pid_t child : Children(supervisor)) {
+        if (CommandLine(child).find(data.path().string()) == std::string::npos) continue;
+        compilers = {child};
+        for (pid_t grandchild : Children(child)) compilers.push_back(grandchild);
+      }
     }
     if (compilers.size() >= 2) break;  // the driver and cc1
     std::this_thread::sleep_for(milliseconds(20));
@@ -486,6 +492,76 @@ TEST(TieredEngineTest, DestroyingTheEngineStopsACompileInProgress) {
   std::printf("destroyed the engine in %.1f ms with the C compiler running\n", destroy_ms);
 }
 
+TEST(TieredEngineTest, ACompileTimeLimitKeepsTheModuleOnTheFastTierWithoutRetries) {
+  TempDir data("wow-tiering-timeout");
+  wasm::EngineOptions options;
+  options.data_dir = data.path();
+  wasm::EngineOptions slow_cc = options;
+  slow_cc.cc = wasm::testing::WriteSleepingCompiler(data.path()).string();
+  slow_cc.compile_timeout = milliseconds(1'000);
+  auto fast = MakeEngine("interp", options);
+  auto aot = MakeEngine("aot", slow_cc);
+  ASSERT_NE(fast, nullptr);
+  ASSERT_NE(aot, nullptr);
+  auto engine = wasm::tiered::CreateTieredEngine(std::move(fast), std::move(aot));
+  std::vector<uint8_t> wasm = GenerateWasiModule(2'000, 23);
+
+  ::testing::internal::CaptureStderr();
+  auto first = LoadOrFail(*engine, wasm);
+  ASSERT_NE(first, nullptr);
+  EXPECT_FALSE(wasm::tiered::WaitForAotTier(*first, milliseconds(60'000)));
+  // The failure is remembered: neither Prepare nor Load compiles again.
+  ASSERT_TRUE(engine->Prepare(wasm).ok());
+  auto second = LoadOrFail(*engine, wasm);
+  ASSERT_NE(second, nullptr);
+  EXPECT_FALSE(wasm::tiered::WaitForAotTier(*second, milliseconds(0)));
+  for (const auto* m : {first.get(), second.get()}) {
+    abi::ActivationResult r = RunN(*m, 6);
+    EXPECT_EQ(r.engine, "interp");
+    EXPECT_EQ(r.result, Json(SumJson(GeneratedModuleSum(2'000, 23, 6)))) << Describe(r);
+  }
+  engine.reset();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  const std::string message = "the C compiler exceeded its time limit of 1 s compiling this module; it was stopped";
+  size_t first_log = err.find(message);
+  EXPECT_NE(first_log, std::string::npos) << err;
+  EXPECT_EQ(err.find(message, first_log + 1), std::string::npos) << "logged twice:\n" << err;
+  EXPECT_NE(err.find("stays on the interp engine"), std::string::npos) << err;
+  EXPECT_EQ(wasm::testing::SleepingCompilerRuns(data.path()), 1u);
+}
+
+TEST(TieredEngineTest, DestroyingTheEngineKillsTheCompilersWholeProcessGroup) {
+  TempDir data("wow-tiering-destroy-group");
+  wasm::EngineOptions options;
+  options.data_dir = data.path();
+  wasm::EngineOptions slow_cc = options;
+  slow_cc.cc = wasm::testing::WriteSleepingCompiler(data.path()).string();
+  auto fast = MakeEngine("interp", options);
+  auto aot = MakeEngine("aot", slow_cc);
+  ASSERT_NE(fast, nullptr);
+  ASSERT_NE(aot, nullptr);
+  auto engine = wasm::tiered::CreateTieredEngine(std::move(fast), std::move(aot));
+  std::vector<uint8_t> wasm = GenerateWasiModule(2'000, 29);
+  auto module = LoadOrFail(*engine, wasm);
+  ASSERT_NE(module, nullptr);
+  auto [script, sleep] = wasm::testing::WaitForSleepingCompiler(data.path(), 1, milliseconds(60'000));
+  ASSERT_GT(script, 0) << "the compiler did not start";
+  pid_t group = wasm::testing::ProcessGroupOf(script);
+  EXPECT_NE(group, ::getpgrp()) << "the compiler runs in the engine's process group";
+  EXPECT_EQ(wasm::testing::ProcessGroupOf(sleep), group);
+
+  auto start = Clock::now();
+  engine.reset();
+  EXPECT_LT(MsBetween(start, Clock::now()), 10'000);
+  if (group > 0 && group != ::getpgrp()) {
+    EXPECT_TRUE(wasm::testing::WaitUntilGroupIsGone(group, milliseconds(60'000))) << "group " << group << " left";
+  }
+  EXPECT_EQ(wasm::testing::ProcessGroupOf(sleep), -1) << "the compiler's child outlived the engine";
+  abi::ActivationResult r = RunN(*module, 9);
+  EXPECT_EQ(r.engine, "interp");
+  EXPECT_EQ(r.result, Json(SumJson(GeneratedModuleSum(2'000, 29, 9)))) << Describe(r);
+}
+
 // ---------------------------------------------------------------------------
 // End to end: `wow serve --engine tiered`.
 
@@ -493,7 +569,9 @@ TEST(TieringServeTest, DeployedModuleServesAtOnceThenSwitchesToAotWithoutAFailur
   TempDir data("wow-tiering-serve");
   // A cache of its own (not the suites' shared one): the module must compile here.
   fs::create_directories(data.path() / "aot");
-  auto server = Serve::Start({data.path(), {"--engine", "tiered"}});
+  // The compile runs at nice 10: beside other tests it may need more than the default limit.
+  auto server = Serve::Start(
+      {data.path(), {"--engine", "tiered", "--compile-timeout-s", std::to_string(kUpgradeTimeout.count() / 1000)}});
   ASSERT_NE(server, nullptr);
   constexpr uint32_t kSeed = 73;
   std::vector<uint8_t> wasm = GenerateWasiModule(kServeModule, kSeed);
@@ -562,6 +640,27 @@ TEST(TieringServeTest, DeployedModuleServesAtOnceThenSwitchesToAotWithoutAFailur
   std::printf("%zu-byte module: deployed in %.0f ms, first result (%s) after %.0f ms, AoT within %.1f s; served %s\n",
               wasm.size(), deploy_ms, Str(*first_engine).c_str(), first_ms, switch_s,
               testing::PrintToString(seen.engines).c_str());
+}
+
+// `--engine aot`: no fast tier to fall back on, the action is refused with
+// the limit's message.
+TEST(TieringServeTest, OnTheAotEngineAModulePastTheCompileTimeLimitIsRefused) {
+  TempDir data("wow-aot-timeout");
+  fs::create_directories(data.path() / "aot");  // a cache of its own: the module must compile here
+  fs::path cc = wasm::testing::WriteSleepingCompiler(data.path());
+  auto server = Serve::Start({data.path(), {"--engine", "aot", "--cc", cc.string(), "--compile-timeout-s", "1"}});
+  ASSERT_NE(server, nullptr);
+  std::vector<uint8_t> wasm = GenerateWasiModule(2'000, 31);
+  json::object exec{{"kind", "wasm"},
+                    {"code", Base64Encode(std::string_view(reinterpret_cast<const char*>(wasm.data()), wasm.size()))},
+                    {"binary", true}};
+  ApiReply put = server->CreateAction("slow-cc", exec);
+  EXPECT_EQ(put.status, 400u) << put;
+  EXPECT_NE(put.Error().find("the C compiler exceeded its time limit of 1 s compiling this module; it was stopped"),
+            std::string::npos)
+      << put;
+  EXPECT_EQ(wasm::testing::SleepingCompilerRuns(data.path()), 1u);
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -35,6 +36,22 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags& flags, wasm::EngineUse use,
   cmd->add_option("-O", flags.opt_level, "Optimisation level for the C compiler (0, 1, 2, 3, s, z)")
       ->capture_default_str()
       ->check(CLI::IsMember({"0", "1", "2", "3", "s", "z"}));
+  const wasm::EngineOptions defaults;
+  cmd->add_option("--compile-timeout-s", flags.compile_timeout_s,
+                  fmt::format("Time limit of the C compiler per module; on expiry it is killed and the compile "
+                              "fails (default: {})",
+                              std::chrono::duration_cast<std::chrono::seconds>(defaults.compile_timeout).count()))
+      ->check(CLI::Range(1, 86'400));
+  cmd->add_option("--compile-memory-mb", flags.compile_memory_mb,
+                  fmt::format("Address-space limit of each C compiler process in MB; past it the compile fails "
+                              "(default: {})",
+                              defaults.compile_memory_mb))
+      ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--compile-max-items", flags.compile_max_items,
+                  fmt::format("Most functions, globals, types and other items of a module the AoT engine compiles "
+                              "(default: {})",
+                              defaults.compile_max_items))
+      ->check(CLI::Range(1, 10'000'000));
 }
 
 void ResolveEngine(EngineFlags& flags, wasm::EngineUse use) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,10 @@ struct EngineFlags {
   std::string engine;  // empty: wasm::DefaultEngine, resolved after parsing
   std::string cc = "cc";
   std::string opt_level = "2";
+  // Unset: wasm::EngineOptions' defaults.
+  std::optional<uint64_t> compile_timeout_s;
+  std::optional<uint64_t> compile_memory_mb;
+  std::optional<uint64_t> compile_max_items;
 };
 
 struct CompileFlags {

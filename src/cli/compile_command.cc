@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -13,6 +14,9 @@ wasm::EngineOptions ToEngineOptions(const EngineFlags& flags) {
   options.data_dir = flags.data_dir;
   options.cc = flags.cc;
   options.opt_level = flags.opt_level;
+  if (flags.compile_timeout_s) options.compile_timeout = std::chrono::seconds(*flags.compile_timeout_s);
+  if (flags.compile_memory_mb) options.compile_memory_mb = *flags.compile_memory_mb;
+  if (flags.compile_max_items) options.compile_max_items = *flags.compile_max_items;
   return options;
 }
 

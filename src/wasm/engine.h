@@ -78,6 +78,24 @@ struct EngineOptions {
   std::string cc = "cc";
   // Optimisation level passed as -O<level>; default "2".
   std::string opt_level = "2";
+  // Wall-time limit of one C compiler run (one module, AoT engine). On expiry
+  // the compiler and every process it started are killed and the compile
+  // fails with a compile error; each compiler process also gets this (plus
+  // 5 s) as its RLIMIT_CPU. Default 120 s: gcc -O2 takes ~55 s for a 1 MB
+  // module on these machines.
+  std::chrono::milliseconds compile_timeout{120'000};
+  // Address-space limit (RLIMIT_AS) of each C compiler process (the driver,
+  // cc1, as, ld, each on its own), in MiB; past it the compiler fails to
+  // allocate and the compile fails with a compile error. Default 2048 (cc1
+  // at -O2 peaks at ~520 MB resident for a 1 MB module).
+  uint64_t compile_memory_mb = 2048;
+  // Most functions, globals, types, tables, memories, tags and exports
+  // (imported ones included) a module compiled by the AoT engine may have,
+  // checked before translation: wasm2c's translation (in process, not under
+  // the limits above) takes time growing with the square of their number
+  // (100,000 empty functions: over an hour; 20,000: ~15-40 s here). Default
+  // 20,000; the JIT and the interpreter are not limited by it.
+  uint64_t compile_max_items = 20'000;
 };
 
 // Timings of the last Prepare, for the CLI and the records.

@@ -1,11 +1,6 @@
 #include "wasm/engine_factory.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-#include <cerrno>
 
 #include "wasm/aot/aot_engine.h"
 #include "wasm/interp/interp_engine.h"
@@ -13,8 +8,6 @@
 #ifdef WOW_HAVE_JIT
 #include "wasm/jit/jit_engine.h"
 #endif
-
-extern char** environ;
 
 namespace wow::wasm {
 namespace {
@@ -32,27 +25,6 @@ std::unique_ptr<Engine> CreateFastEngine(const EngineOptions& options) {
 #else
   return interp::CreateInterpEngine(options);
 #endif
-}
-
-// True when `<cc> --version` runs and exits 0.
-bool CompilerRuns(const std::string& cc) {
-  if (cc.empty()) return false;
-  char version[] = "--version";
-  char* argv[] = {const_cast<char*>(cc.c_str()), version, nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return false;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return false;
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 }  // namespace
@@ -78,7 +50,7 @@ std::string EngineChoicesText() {
 }
 
 std::string DefaultEngine(const EngineOptions& options, EngineUse use) {
-  if (!CompilerRuns(options.cc)) return kFastEngine;
+  if (!aot::CompilerRuns(options)) return kFastEngine;
   return use == EngineUse::kService ? "tiered" : "aot";
 }
 

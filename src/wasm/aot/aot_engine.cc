@@ -230,6 +230,8 @@ class AotEngine : public Engine {
     return lookup;
   }
 
+  void CancelCompiles() { compiler_.Cancel(); }
+
   Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) override {
     WOW_ASSIGN_OR_RETURN(PrepareInfo prepared, compiler_.Prepare(wasm));
     WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, OpenArtifact(prepared.artifact));
@@ -262,6 +264,15 @@ std::optional<ArtifactLookup> LookUpArtifact(Engine& engine, std::span<const uin
   auto* aot = dynamic_cast<AotEngine*>(&engine);
   if (aot == nullptr) return std::nullopt;
   return aot->LookUp(wasm);
+}
+
+bool CompilerRuns(const EngineOptions& options) { return Compiler(options).Runs(); }
+
+bool CancelCompiles(Engine& engine) {
+  auto* aot = dynamic_cast<AotEngine*>(&engine);
+  if (aot == nullptr) return false;
+  aot->CancelCompiles();
+  return true;
 }
 
 }  // namespace wow::wasm::aot

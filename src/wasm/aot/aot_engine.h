@@ -26,4 +26,14 @@ struct ArtifactLookup {
 // compiler's --version). Thread-safe.
 std::optional<ArtifactLookup> LookUpArtifact(Engine& engine, std::span<const uint8_t> wasm);
 
+// True when `<options.cc> --version` runs and exits 0 within
+// options.compile_timeout (a hung compiler is killed).
+bool CompilerRuns(const EngineOptions& options);
+
+// For shutting down: kills the C compilers `engine` is running (their
+// Prepare and Load calls fail) and makes its later compiles fail at once;
+// cached artifacts still load. False when `engine` is not an AoT engine.
+// Thread-safe; does not wait.
+bool CancelCompiles(Engine& engine);
+
 }  // namespace wow::wasm::aot

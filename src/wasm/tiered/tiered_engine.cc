@@ -1,8 +1,6 @@
 #include "wasm/tiered/tiered_engine.h"
 
-#include <dirent.h>
 #include <malloc.h>
-#include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -10,10 +8,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -68,63 +64,6 @@ class CompileSlot {
   std::condition_variable cv_;
   bool busy_ = false;
 };
-
-// /proc/<pid>/stat's parent pid; -1 when unreadable.
-pid_t ParentOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t paren = stat.rfind(')');  // the command name may contain anything
-  if (paren == std::string::npos) return -1;
-  char state = 0;
-  long ppid = -1;
-  if (std::sscanf(stat.c_str() + paren + 1, " %c %ld", &state, &ppid) != 2) return -1;
-  return static_cast<pid_t>(ppid);
-}
-
-std::vector<pid_t> ChildrenOf(pid_t parent) {
-  std::vector<pid_t> children;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return children;
-  while (dirent* e = ::readdir(dir)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0') continue;
-    if (ParentOf(static_cast<pid_t>(pid)) == parent) children.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(dir);
-  return children;
-}
-
-std::string CommandLineOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Stops a compiler driver and everything it started (cc1, as, collect2, ld):
-// the driver is frozen first so it starts nothing new, its descendants are
-// killed, then SIGTERM lets it delete its temporary files and exit.
-void KillCompilerTree(pid_t driver) {
-  ::kill(driver, SIGSTOP);
-  std::function<void(pid_t)> kill_descendants = [&](pid_t pid) {
-    for (pid_t child : ChildrenOf(pid)) {
-      ::kill(child, SIGSTOP);
-      kill_descendants(child);
-      ::kill(child, SIGKILL);
-    }
-  };
-  kill_descendants(driver);
-  ::kill(driver, SIGTERM);
-  ::kill(driver, SIGCONT);
-}
-
-// Kills this process's compiler runs whose command line names `key` (the
-// artifact's cache key is part of the output file's name).
-void KillCompilersOf(const std::string& key) {
-  if (key.empty()) return;
-  for (pid_t child : ChildrenOf(::getpid())) {
-    if (CommandLineOf(child).find(key) != std::string::npos) KillCompilerTree(child);
-  }
-}
 
 // A module on two tiers: the fast module until the AoT one is published.
 // The tier is read under a mutex held only to copy a shared_ptr (GCC 12's
@@ -203,16 +142,9 @@ class TieredEngine : public Engine {
     }
     Settle(abandoned, TieredModule::State::kAbandoned);
     CompileSlot::Get().Wake();
-    // A compile in progress: kill its compiler (again, if it starts only
-    // after the first try) until the thread is out.
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return worker_done_; })) {
-      std::string key = running_key_;
-      lock.unlock();
-      KillCompilersOf(key);
-      lock.lock();
-    }
-    lock.unlock();
+    // A compile in progress: its C compiler is killed, and one the thread
+    // was about to start fails at once.
+    aot::CancelCompiles(*aot_);
     worker_.join();
   }
 
@@ -302,17 +234,12 @@ class TieredEngine : public Engine {
         queue_.pop_front();
       }
       if (!CompileSlot::Get().Acquire([this] { return stopping_.load(); })) break;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        running_key_ = job->key;
-      }
       auto prepared = aot_->Prepare(job->wasm);
       CompileSlot::Get().Release();
       if (prepared.ok() && !prepared->cache_hit) malloc_trim(0);  // the generated C is freed: give it back
       std::vector<std::weak_ptr<TieredModule>> waiters;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        running_key_.clear();
         waiters.swap(job->waiters);
         jobs_.erase(job->key);
       }
@@ -337,9 +264,6 @@ class TieredEngine : public Engine {
         }
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    worker_done_ = true;
-    cv_.notify_all();
   }
 
   static void Settle(const std::vector<std::weak_ptr<TieredModule>>& modules, TieredModule::State state) {
@@ -364,12 +288,10 @@ class TieredEngine : public Engine {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
-  bool worker_done_ = false;
   std::deque<std::shared_ptr<Job>> queue_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // queued or compiling, by key
   std::set<std::string> failed_;
-  std::string running_key_;  // the compile in progress
-  std::thread worker_;       // last: starts once everything above exists
+  std::thread worker_;  // last: starts once everything above exists
 };
 
 }  // namespace
