@@ -20,6 +20,7 @@
 #include <set>
 
 #include "abi/action_runner.h"
+#include "common/sha256.h"
 #include "serve_fixture.h"
 #include "wasi/wasi_context.h"
 #include "wasm/aot/aot_engine.h"
@@ -424,7 +425,10 @@ TEST(TieredEngineTest, BrokenCachedArtifactFallsBackToTheFastTier) {
   ASSERT_TRUE(lookup.has_value());
   EXPECT_FALSE(lookup->cached);
   fs::create_directories(lookup->path.parent_path());
+  // Not a shared object, yet with the digest of its bytes: it passes the
+  // integrity check and fails in dlopen.
   std::ofstream(lookup->path) << "not a shared object";
+  std::ofstream(lookup->path.string() + ".sha256") << wow::Sha256Hex("not a shared object") << "\n";
   ASSERT_TRUE(wasm::aot::LookUpArtifact(*aot, wasm)->cached);
 
   auto engine = MakeEngine("tiered", options);

@@ -226,7 +226,7 @@ class AotEngine : public Engine {
     ArtifactLookup lookup;
     lookup.path = compiler_.ArtifactPath(compiler_.KeyFor(wasm));
     std::error_code ec;
-    lookup.cached = std::filesystem::exists(lookup.path, ec);
+    lookup.cached = Compiler::IsCached(lookup.path);
     return lookup;
   }
 
@@ -234,17 +234,34 @@ class AotEngine : public Engine {
 
   Result<std::shared_ptr<const Module>> Load(std::span<const uint8_t> wasm, const HostFunctions& host) override {
     WOW_ASSIGN_OR_RETURN(PrepareInfo prepared, compiler_.Prepare(wasm));
-    WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, OpenArtifact(prepared.artifact));
+    bool unverified = false;
+    auto opened = OpenArtifact(prepared.artifact, &unverified);
+    if (unverified) {
+      // Damaged or tampered with in the cache: compile it anew, once.
+      Compiler::RemoveArtifact(prepared.artifact);
+      WOW_ASSIGN_OR_RETURN(prepared, compiler_.Prepare(wasm));
+      opened = OpenArtifact(prepared.artifact, &unverified);
+    }
+    WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, std::move(opened));
     WOW_ASSIGN_OR_RETURN(std::vector<const HostFunction*> imports, host.Resolve(artifact->info().imports));
     return std::shared_ptr<const Module>(std::make_shared<AotModule>(std::move(artifact), host, std::move(imports)));
   }
 
  private:
-  Result<std::shared_ptr<Artifact>> OpenArtifact(const std::filesystem::path& path) {
+  // The loaded artifact at `path`, dlopen'ing it after VerifyArtifact;
+  // `*unverified` says the verification refused it.
+  Result<std::shared_ptr<Artifact>> OpenArtifact(const std::filesystem::path& path, bool* unverified) {
+    *unverified = false;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = loaded_.find(path.string());
     if (it != loaded_.end()) {
       if (auto live = it->second.lock()) return live;
+    }
+    // Never dlopen what this node's compiler did not write: dlopen runs the
+    // object's constructors, native code as the server's user.
+    if (Status verified = Compiler::VerifyArtifact(path); !verified.ok()) {
+      *unverified = true;
+      return verified;
     }
     WOW_ASSIGN_OR_RETURN(std::shared_ptr<Artifact> artifact, Artifact::Open(path));
     loaded_[path.string()] = artifact;

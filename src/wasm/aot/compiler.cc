@@ -372,11 +372,61 @@ std::string Compiler::KeyFor(std::span<const uint8_t> wasm) {
 
 std::filesystem::path Compiler::ArtifactPath(const std::string& key) const { return dir_ / (key + ".so"); }
 
+namespace {
+
+std::filesystem::path DigestPath(const std::filesystem::path& artifact) {
+  return std::filesystem::path(artifact.string() + ".sha256");
+}
+
+}  // namespace
+
+bool Compiler::IsCached(const std::filesystem::path& artifact) {
+  std::error_code ec;
+  return std::filesystem::exists(artifact, ec) && std::filesystem::exists(DigestPath(artifact), ec);
+}
+
+void Compiler::RemoveArtifact(const std::filesystem::path& artifact) {
+  std::error_code ec;
+  std::filesystem::remove(artifact, ec);
+  std::filesystem::remove(DigestPath(artifact), ec);
+}
+
+Status Compiler::VerifyArtifact(const std::filesystem::path& artifact) {
+  auto refuse = [&](std::string_view why) {
+    return Status::Error(Code::kLinkError, Phase::kLinking,
+                         fmt::format("the artifact {} is not the one this node compiled: {}", artifact.string(), why));
+  };
+  int fd = ::open(artifact.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return refuse(fmt::format("cannot open it ({})", std::strerror(errno)));
+  struct stat st {};
+  std::string bytes;
+  bool readable = ::fstat(fd, &st) == 0;
+  if (readable && S_ISREG(st.st_mode)) {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    readable = done == bytes.size();
+  }
+  ::close(fd);
+  if (!readable || !S_ISREG(st.st_mode)) return refuse("not a readable regular file");
+  if (st.st_uid != ::geteuid()) return refuse("owned by another user");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return refuse("writable by other users");
+  auto recorded = ReadFile(DigestPath(artifact));
+  if (!recorded.ok()) return refuse("its digest file is missing");
+  std::string expected = recorded->substr(0, recorded->find_first_of(" \n"));
+  if (expected != Sha256Hex(bytes)) return refuse("its content does not match the digest recorded when it was compiled");
+  return Status::Ok();
+}
+
 Result<PrepareInfo> Compiler::Prepare(std::span<const uint8_t> wasm) {
   std::string key = KeyFor(wasm);
   std::filesystem::path artifact = ArtifactPath(key);
-  std::error_code ec;
-  if (std::filesystem::exists(artifact, ec)) {
+  if (IsCached(artifact)) {
     PrepareInfo info;
     info.artifact = artifact;
     info.cache_hit = true;
@@ -418,7 +468,7 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
   // Another process may be compiling the same module: wait for it.
   FileLock lock(dir_ / (key + ".lock"));
   if (!lock.ok()) return Status::IoError(fmt::format("cannot create a lock file in {}", dir_.string()));
-  if (std::filesystem::exists(artifact, ec)) {
+  if (IsCached(artifact)) {
     PrepareInfo info;
     info.artifact = artifact;
     info.cache_hit = true;
@@ -476,6 +526,10 @@ Result<PrepareInfo> Compiler::CompileUncached(std::span<const uint8_t> wasm, con
         Code::kCompileError, Phase::kCompilation,
         fmt::format("the C compiler '{}' failed (exit {}){}: {}", options_.cc, cc.exit_code, hint, output));
   }
+  // The digest goes first: an artifact without one is not cached.
+  auto built = ReadFile(tmp_so);
+  if (!built.ok()) return built.status();
+  WOW_RETURN_IF_ERROR(WriteFileAtomically(DigestPath(artifact), Sha256Hex(*built) + "\n"));
   std::filesystem::rename(tmp_so, artifact, ec);
   if (ec) return Status::IoError(fmt::format("cannot store the artifact {}: {}", artifact.string(), ec.message()));
   PrepareInfo info;

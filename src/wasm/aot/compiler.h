@@ -47,6 +47,17 @@ class Compiler {
   // Returns the artifact for `wasm`, compiling it unless cached.
   Result<PrepareInfo> Prepare(std::span<const uint8_t> wasm);
 
+  // An artifact is cached when it and its digest file (<key>.so.sha256,
+  // written by the compile before the artifact appears) both exist.
+  static bool IsCached(const std::filesystem::path& artifact);
+  // Checks the artifact before it is dlopen'ed: a regular file (no symlink)
+  // of this user's, writable by no one else, whose SHA-256 is the one its
+  // compile recorded. kIntegrity-style failures come back as kLinkError
+  // naming what is wrong; the caller removes the artifact and compiles anew
+  // (RemoveArtifact).
+  static Status VerifyArtifact(const std::filesystem::path& artifact);
+  static void RemoveArtifact(const std::filesystem::path& artifact);
+
   // True when `<cc> --version` exits 0 under the limits.
   bool Runs();
 

@@ -243,3 +243,56 @@ TEST(CompilerLimitsTest, ASigkilledWowLeavesNoCompilerRunning) {
 
 }  // namespace
 }  // namespace wow::wasm::aot
+
+namespace wow::wasm::aot {
+namespace {
+
+// Regression (issue 12): an artifact in the cache is dlopen'ed (its
+// constructors run as the server's user) only when it is the one this node's
+// compiler wrote: a regular file of this user's, writable by no one else,
+// with the digest its compile recorded. A damaged or replaced one is compiled
+// anew instead of loaded.
+TEST(ArtifactIntegrityTest, OnlyVerifiedArtifactsAreLoaded) {
+  TempDir dir("wow-artifact-integrity");
+  EngineOptions options = OptionsIn(dir, "cc");
+  Compiler compiler(options);
+  auto prepared = compiler.Prepare(kEmptyModule);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  const fs::path artifact = prepared->artifact;
+  const fs::path digest = artifact.string() + ".sha256";
+  ASSERT_TRUE(Compiler::IsCached(artifact));
+  EXPECT_TRUE(Compiler::VerifyArtifact(artifact).ok());
+
+  // Tampered content: refused, and a load compiles it anew.
+  { std::ofstream(artifact, std::ios::app) << "tampered"; }
+  Status tampered = Compiler::VerifyArtifact(artifact);
+  EXPECT_EQ(tampered.code(), Code::kLinkError);
+  EXPECT_NE(tampered.message().find("does not match"), std::string::npos) << tampered.ToString();
+  {
+    auto engine = CreateAotEngine(options);
+    auto module = engine->Load(kEmptyModule, HostFunctions{});
+    ASSERT_TRUE(module.ok()) << module.status().ToString();
+  }
+  EXPECT_TRUE(Compiler::VerifyArtifact(artifact).ok());
+  // Compiled anew (a compile's bytes are not reproducible: only the tamper
+  // is gone).
+  EXPECT_EQ(ReadFile(artifact).value().find("tampered"), std::string::npos);
+
+  // Writable by others, a symlink, or without its digest: refused.
+  fs::permissions(artifact, fs::perms::others_write, fs::perm_options::add);
+  EXPECT_NE(Compiler::VerifyArtifact(artifact).message().find("writable by other users"), std::string::npos);
+  fs::permissions(artifact, fs::perms::others_write, fs::perm_options::remove);
+  fs::path elsewhere = dir.path() / "elsewhere.so";
+  fs::rename(artifact, elsewhere);
+  fs::create_symlink(elsewhere, artifact);
+  EXPECT_FALSE(Compiler::VerifyArtifact(artifact).ok());
+  fs::remove(artifact);
+  fs::rename(elsewhere, artifact);
+  EXPECT_TRUE(Compiler::VerifyArtifact(artifact).ok());
+  fs::remove(digest);
+  EXPECT_FALSE(Compiler::IsCached(artifact)) << "an artifact without its digest is not a cache hit";
+  EXPECT_NE(Compiler::VerifyArtifact(artifact).message().find("digest file is missing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wow::wasm::aot
