@@ -42,6 +42,8 @@ class MemoryBudget {
 
  private:
   bool Fits(uint64_t bytes) const;
+  // Charges an initial memory or table, or says the sum exceeds the limit.
+  Status ChargeInitial(uint64_t bytes);
 
   uint64_t limit_bytes_;
   uint64_t charged_bytes_ = 0;
