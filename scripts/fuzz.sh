@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target for SECONDS from its seed corpus: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]
+#   scripts/fuzz.sh fuzz_module 60
+#   scripts/fuzz.sh fuzz_rest_api 600 -jobs=2 -workers=2
+# Targets: fuzz/fuzz_*.cc (TESTING.md says what each feeds). Builds build-fuzz (the `fuzz` preset) when needed.
+# New corpus entries go to build-fuzz/corpus/TARGET (fuzz/corpus/TARGET, the checked-in seeds, is only read); a crash
+# or hang is written to build-fuzz/artifacts/TARGET/ and the script fails. Add a fixed crash input to
+# fuzz/corpus/TARGET/ as a regression seed. Prints libFuzzer's final stats (number_of_executed_units).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if (($# < 2)); then
+  echo "usage: $0 TARGET SECONDS [libFuzzer flags...]" >&2
+  exit 2
+fi
+target=$1
+seconds=$2
+shift 2
+BUILD_DIR=${WOW_FUZZ_BUILD_DIR:-build-fuzz}
+if [[ ! -f fuzz/$target.cc ]]; then
+  echo "fuzz.sh: no target $target (fuzz/$target.cc); targets: $(cd fuzz && ls fuzz_*.cc | sed 's/\.cc$//' | tr '\n' ' ')" >&2
+  exit 2
+fi
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  cmake --preset fuzz -B "$BUILD_DIR" >/dev/null
+fi
+cmake --build "$BUILD_DIR" --target "$target" -j "${WOW_JOBS:-$(nproc)}" >/dev/null
+corpus="$BUILD_DIR/corpus/$target"
+artifacts="$BUILD_DIR/artifacts/$target"
+mkdir -p "$corpus" "$artifacts"
+# ASan: the targets drive the executor, whose threads and fibers (Boost.Context) switch stacks; detect_leaks stays on
+# (LeakSanitizer runs at exit). UBSan stops at the first error (-fno-sanitize-recover) with a stack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# -timeout: an input running longer than 30 s is a hang (the targets cap activations at 1 s and wait at most 60 s
+# for an answer). -rss_limit_mb: libFuzzer's default. -max_len: room for an action with its code in a request.
+exec "$BUILD_DIR/fuzz/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" "fuzz/corpus/$target"

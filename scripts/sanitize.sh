@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sanitizer and fuzz checks (TESTING.md): scripts/sanitize.sh [asan] [tsan] [fuzz]   (default: all three)
+#   asan: builds the unit suites under src/ in build-asan (ASan + UBSan, clang-16) and runs them;
+#   tsan: builds the scheduler, invoker and store suites in build-tsan and runs them;
+#   fuzz: builds every fuzz target in build-fuzz and runs each for FUZZ_SECONDS (default 25) from its seed corpus.
+# Only the targets named here are built (no examples, benchmarks or end-to-end suites). scripts/test.sh runs this
+# after the main suite in CI (CI=true). Fails on the first failing suite or fuzz finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+phases=("$@")
+((${#phases[@]})) || phases=(asan tsan fuzz)
+JOBS=${WOW_JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-25}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}  # seconds per suite: a hang fails instead of stalling CI
+
+# The fast unit suites under src/ (no server processes, no C guests). client_test is left out: most of its cases
+# start the wow binary. aot_smoke_test and the rewrite suite compile Wasm with the system C compiler, as their
+# normal runs do.
+ASAN_SUITES=(common_test deadline_test action_code_test capability_policy_test scheduler_test executor_test
+  store_test invoker_test messages_test http_server_test wasi_host_test module_limits_test memory_pool_test
+  aot_runtime_test aot_smoke_test engine_rewrite_test)
+TSAN_SUITES=(scheduler_test invoker_test store_test)
+
+configure() {  # PRESET DIR
+  [[ -f "$2/build.ninja" ]] || cmake --preset "$1" >/dev/null
+}
+
+run_suite() {  # DIR NAME
+  local bin
+  bin=$(find "$1" -name "$2" -type f -perm -u+x | head -1)
+  [[ -n "$bin" ]] || { echo "sanitize: $2 not built in $1" >&2; return 1; }
+  local start=$SECONDS
+  if ! timeout "$SUITE_TIMEOUT" "$bin" --gtest_brief=1 >"$1/$2.log" 2>&1; then
+    tail -60 "$1/$2.log" >&2
+    echo "sanitize: $2 FAILED under $1 (log: $1/$2.log)" >&2
+    return 1
+  fi
+  echo "sanitize: $2 passed under $1 ($((SECONDS - start)) s, $(grep -c '^\[       OK \]' "$1/$2.log" || true) tests shown)"
+}
+
+for phase in "${phases[@]}"; do
+  start=$SECONDS
+  case $phase in
+    asan)
+      configure asan build-asan
+      cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" >/dev/null
+      # detect_stack_use_after_return=0: the scheduler's fibers (Boost.Context) and the AoT runtime's longjmp out of
+      # traps leave fake frames ASan cannot track. See TESTING.md for each setting.
+      export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0
+      export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+      for s in "${ASAN_SUITES[@]}"; do run_suite build-asan "$s"; done
+      ;;
+    tsan)
+      configure tsan build-tsan
+      cmake --build build-tsan -j "$JOBS" --target "${TSAN_SUITES[@]}" >/dev/null
+      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
+      for s in "${TSAN_SUITES[@]}"; do run_suite build-tsan "$s"; done
+      ;;
+    fuzz)
+      configure fuzz build-fuzz
+      cmake --build build-fuzz -j "$JOBS" --target fuzz_targets >/dev/null
+      for f in fuzz/fuzz_*.cc; do
+        t=$(basename "$f" .cc)
+        fstart=$SECONDS
+        if ! bash scripts/fuzz.sh "$t" "$FUZZ_SECONDS" >"build-fuzz/$t.log" 2>&1; then
+          tail -60 "build-fuzz/$t.log" >&2
+          echo "sanitize: fuzz target $t FAILED (log: build-fuzz/$t.log, input: build-fuzz/artifacts/$t/)" >&2
+          exit 1
+        fi
+        echo "sanitize: $t ran $(grep -o 'number_of_executed_units: [0-9]*' "build-fuzz/$t.log" | grep -o '[0-9]*$') inputs in $((SECONDS - fstart)) s"
+      done
+      ;;
+    *)
+      echo "usage: $0 [asan] [tsan] [fuzz]" >&2
+      exit 2
+      ;;
+  esac
+  echo "sanitize: $phase done in $((SECONDS - start)) s"
+done
