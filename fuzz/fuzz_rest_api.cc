@@ -50,6 +50,7 @@ Service* MakeService() {
   options.engine_options.cc = "false";  // an `engine` annotation naming aot or tiered fails fast, never compiles
   options.workers = 2;
   options.default_memory_mb = 16;
+  options.default_timeout = std::chrono::milliseconds(1000);
   options.max_time_limit = std::chrono::milliseconds(1000);  // a deployed limits.timeout above it is refused
   auto executor = wow::executor::Executor::Create(options);
   if (!executor.ok()) Fail(executor.status());

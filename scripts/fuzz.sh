@@ -21,7 +21,11 @@ if [[ ! -f fuzz/$target.cc ]]; then
   exit 2
 fi
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-  cmake --preset fuzz -B "$BUILD_DIR" >/dev/null
+  launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  cmake --preset fuzz -B "$BUILD_DIR" "${launcher[@]}" >/dev/null
 fi
 cmake --build "$BUILD_DIR" --target "$target" -j "${WOW_JOBS:-$(nproc)}" >/dev/null
 corpus="$BUILD_DIR/corpus/$target"
@@ -29,8 +33,10 @@ artifacts="$BUILD_DIR/artifacts/$target"
 mkdir -p "$corpus" "$artifacts"
 # ASan: the targets drive the executor, whose threads and fibers (Boost.Context) switch stacks; detect_leaks stays on
 # (LeakSanitizer runs at exit). UBSan stops at the first error (-fno-sanitize-recover) with a stack.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# The sanitizers refuse the symbolizer through Debian's /usr/bin/llvm-symbolizer symlink: name the real file.
+symbolizer=$(readlink -f "$(command -v llvm-symbolizer || true)" 2>/dev/null || true)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=0${symbolizer:+:external_symbolizer_path=$symbolizer}}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1${symbolizer:+:external_symbolizer_path=$symbolizer}}
 # -timeout: an input running longer than 30 s is a hang (the targets cap activations at 1 s and wait at most 60 s
 # for an answer). -rss_limit_mb: libFuzzer's default. -max_len: room for an action with its code in a request.
 exec "$BUILD_DIR/fuzz/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \

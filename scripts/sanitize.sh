@@ -21,8 +21,16 @@ ASAN_SUITES=(common_test deadline_test action_code_test capability_policy_test s
   aot_runtime_test aot_smoke_test engine_rewrite_test)
 TSAN_SUITES=(scheduler_test invoker_test store_test)
 
+# The sanitizers refuse the symbolizer through Debian's /usr/bin/llvm-symbolizer symlink: name the real file.
+symbolizer=$(readlink -f "$(command -v llvm-symbolizer || true)" 2>/dev/null || true)
+SYMBOLIZE=${symbolizer:+:external_symbolizer_path=$symbolizer}
+
 configure() {  # PRESET DIR
-  [[ -f "$2/build.ninja" ]] || cmake --preset "$1" >/dev/null
+  local launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  [[ -f "$2/build.ninja" ]] || cmake --preset "$1" "${launcher[@]}" >/dev/null
 }
 
 run_suite() {  # DIR NAME
@@ -46,14 +54,14 @@ for phase in "${phases[@]}"; do
       cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" >/dev/null
       # detect_stack_use_after_return=0: the scheduler's fibers (Boost.Context) and the AoT runtime's longjmp out of
       # traps leave fake frames ASan cannot track. See TESTING.md for each setting.
-      export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0
-      export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+      export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0$SYMBOLIZE
+      export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1$SYMBOLIZE
       for s in "${ASAN_SUITES[@]}"; do run_suite build-asan "$s"; done
       ;;
     tsan)
       configure tsan build-tsan
       cmake --build build-tsan -j "$JOBS" --target "${TSAN_SUITES[@]}" >/dev/null
-      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
+      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp$SYMBOLIZE"
       for s in "${TSAN_SUITES[@]}"; do run_suite build-tsan "$s"; done
       ;;
     fuzz)
