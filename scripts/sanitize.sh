@@ -43,7 +43,7 @@ run_suite() {  # DIR NAME
     echo "sanitize: $2 FAILED under $1 (log: $1/$2.log)" >&2
     return 1
   fi
-  echo "sanitize: $2 passed under $1 ($((SECONDS - start)) s, $(grep -c '^\[       OK \]' "$1/$2.log" || true) tests shown)"
+  echo "sanitize: $2 passed under $1 in $((SECONDS - start)) s: $(grep -o 'PASSED.*' "$1/$2.log" | tail -1)"
 }
 
 for phase in "${phases[@]}"; do
@@ -52,9 +52,8 @@ for phase in "${phases[@]}"; do
     asan)
       configure asan build-asan
       cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" >/dev/null
-      # detect_stack_use_after_return=0: the scheduler's fibers (Boost.Context) and the AoT runtime's longjmp out of
-      # traps leave fake frames ASan cannot track. See TESTING.md for each setting.
-      export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0$SYMBOLIZE
+      # See TESTING.md for each setting.
+      export ASAN_OPTIONS=abort_on_error=1$SYMBOLIZE
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1$SYMBOLIZE
       for s in "${ASAN_SUITES[@]}"; do run_suite build-asan "$s"; done
       ;;

@@ -441,7 +441,7 @@ TEST(ModuleLimitsTest, MalformedBytesNeverCrash) {
     Bytes m = Header();
     size_t len = rng() % 64;
     for (size_t k = 0; k < len; ++k) m.push_back(static_cast<uint8_t>(rng()));
-    if (i % 2) m[8] = static_cast<uint8_t>(rng() % 13);  // a known section id
+    if (i % 2 && m.size() > 8) m[8] = static_cast<uint8_t>(rng() % 13);  // a known section id (ASan: not past the end)
     inputs.push_back(std::move(m));
   }
   // Random bytes inside a valid code section.
