@@ -29,7 +29,10 @@ def zip_of(entries):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in entries:
-            z.writestr(name, data)
+            info = zipfile.ZipInfo(name, date_time=(2026, 12, 6, 0, 0, 0))  # fixed: the seeds stay byte-identical
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o40755 << 16) | 0x10 if name.endswith("/") else 0o644 << 16
+            z.writestr(info, data)
     return buf.getvalue()
 
 
@@ -112,6 +115,12 @@ def main():
         ("bad_types", 3, {"dir": 5, "net_access": "yes", "memory": -1, "engine": None}),
     ]:
         write("fuzz_annotations", name, bytes([flags]) + json.dumps(ann).encode())
+
+    # fuzz_wasi: FuzzedDataProvider input: guest memory bytes from the front (paths the calls may point at), the
+    # choices of functions and arguments from the back; the seeds give paths, the fuzzer finds the calls.
+    paths = b"escape/victim\0../outside/victim\0file.txt\0abs\0dir/../../outside\0/etc/passwd\0escape\0"
+    for i, tail in enumerate([bytes(range(64)), bytes(range(255, 0, -3)), b"\x00\x01" * 40, b"\xff" * 64]):
+        write("fuzz_wasi", f"paths{i}", paths.ljust(160, b"\0") + tail)
 
     # fuzz_rest_api: auth line "valid", "other", "none" or a raw Authorization value.
     action = {"exec": {"kind": "wasm", "code": cat_b64, "binary": True, "main": "main"},

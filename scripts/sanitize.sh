@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sanitizer and fuzz checks (TESTING.md): scripts/sanitize.sh [asan] [tsan] [fuzz]   (default: all three)
-#   asan: builds the unit suites under src/ in build-asan (ASan + UBSan, clang-16) and runs them;
+#   asan: builds the unit suites under src/ and the fuzz targets in build-asan (ASan + UBSan, clang-16) and runs
+#         the suites;
 #   tsan: builds the scheduler, invoker and store suites in build-tsan and runs them;
-#   fuzz: builds every fuzz target in build-fuzz and runs each for FUZZ_SECONDS (default 25) from its seed corpus.
+#   fuzz: runs each fuzz target of build-asan for FUZZ_SECONDS (default 25) from its seed corpus.
 # Only the targets named here are built (no examples, benchmarks or end-to-end suites). scripts/test.sh runs this
 # after the main suite in CI (CI=true). Fails on the first failing suite or fuzz finding.
 set -euo pipefail
@@ -51,7 +52,7 @@ for phase in "${phases[@]}"; do
   case $phase in
     asan)
       configure asan build-asan
-      cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" >/dev/null
+      cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" fuzz_targets >/dev/null
       # See TESTING.md for each setting.
       export ASAN_OPTIONS=abort_on_error=1$SYMBOLIZE
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1$SYMBOLIZE
@@ -64,17 +65,18 @@ for phase in "${phases[@]}"; do
       for s in "${TSAN_SUITES[@]}"; do run_suite build-tsan "$s"; done
       ;;
     fuzz)
-      configure fuzz build-fuzz
-      cmake --build build-fuzz -j "$JOBS" --target fuzz_targets >/dev/null
+      configure asan build-asan
+      cmake --build build-asan -j "$JOBS" --target fuzz_targets >/dev/null
       for f in fuzz/fuzz_*.cc; do
         t=$(basename "$f" .cc)
         fstart=$SECONDS
-        if ! bash scripts/fuzz.sh "$t" "$FUZZ_SECONDS" >"build-fuzz/$t.log" 2>&1; then
-          tail -60 "build-fuzz/$t.log" >&2
-          echo "sanitize: fuzz target $t FAILED (log: build-fuzz/$t.log, input: build-fuzz/artifacts/$t/)" >&2
+        if ! WOW_FUZZ_BUILD_DIR=build-asan WOW_FUZZ_PRESET=asan bash scripts/fuzz.sh "$t" "$FUZZ_SECONDS" \
+          >"build-asan/$t.log" 2>&1; then
+          tail -60 "build-asan/$t.log" >&2
+          echo "sanitize: fuzz target $t FAILED (log: build-asan/$t.log, input: build-asan/artifacts/$t/)" >&2
           exit 1
         fi
-        echo "sanitize: $t ran $(grep -o 'number_of_executed_units: [0-9]*' "build-fuzz/$t.log" | grep -o '[0-9]*$') inputs in $((SECONDS - fstart)) s"
+        echo "sanitize: $t ran $(grep -o 'number_of_executed_units: [0-9]*' "build-asan/$t.log" | grep -o '[0-9]*$') inputs in $((SECONDS - fstart)) s"
       done
       ;;
     *)
