@@ -39,7 +39,14 @@ TEST(AotRuntimeTest, FaultInsideAPoolReservationIsAGuestTrap) {
 
 // How a fault the runtime passes on ends the process: the default action, or under ASan (the asan preset) the report
 // of ASan's handler, which the runtime chains to, followed by abort (abort_on_error=1, scripts/sanitize.sh).
-#if defined(__SANITIZE_ADDRESS__) || (defined(__has_feature) && __has_feature(address_sanitizer))
+#if defined(__SANITIZE_ADDRESS__)  // gcc
+#define WOW_UNDER_ASAN 1
+#elif defined(__has_feature)  // clang (nested: gcc 12 cannot parse __has_feature(...) in the same #if)
+#if __has_feature(address_sanitizer)
+#define WOW_UNDER_ASAN 1
+#endif
+#endif
+#ifdef WOW_UNDER_ASAN
 constexpr int kFaultSignal = SIGABRT;
 #else
 constexpr int kFaultSignal = SIGSEGV;
