@@ -548,5 +548,21 @@ TEST(ModuleLimitsTest, TextNestingCountsParenthesesAndUnfoldedBlocks) {
   }
 }
 
+// Regression (found by fuzz/fuzz_wat): wabt's text parser throws std::length_error on an annotation whose string runs
+// to the end of the line (and leaks); uncaught, it ended the process that decoded the action's code. Annotations
+// are refused before wabt sees them, with the line; inside strings and comments "(@" is only text.
+TEST(WatToWasmTest, AnnotationsAreRefusedBeforeWabtsParser) {
+  for (std::string_view text : {"(func (@x\")\n", ";; WAand \xd9ng\\n\")\n  (func (@exporart\")\n t   (i32.s\n",
+                                "(module\n  (@custom \"x\"))"}) {
+    auto wasm = WatToWasm(text);
+    ASSERT_FALSE(wasm.ok()) << text;
+    EXPECT_EQ(wasm.status().code(), Code::kInvalidModule) << wasm.status().ToString();
+    EXPECT_NE(wasm.status().message().find("annotations \"(@...)\" are not supported"), std::string::npos)
+        << wasm.status().ToString();
+  }
+  EXPECT_NE(WatToWasm("(module\n\n  (@custom \"x\"))").status().message().find("line 3"), std::string::npos);
+  EXPECT_TRUE(WatToWasm("(module (; (@x ;) (func (export \"(@y\")) ;; (@z\n)").ok());
+}
+
 }  // namespace
 }  // namespace wow::wasm
