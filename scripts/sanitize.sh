@@ -54,7 +54,7 @@ for phase in "${phases[@]}"; do
       configure asan build-asan
       cmake --build build-asan -j "$JOBS" --target "${ASAN_SUITES[@]}" fuzz_targets >/dev/null
       # See TESTING.md for each setting.
-      export ASAN_OPTIONS=abort_on_error=1$SYMBOLIZE
+      export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=0$SYMBOLIZE
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1$SYMBOLIZE
       for s in "${ASAN_SUITES[@]}"; do run_suite build-asan "$s"; done
       ;;
