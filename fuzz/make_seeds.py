@@ -148,6 +148,15 @@ def main():
     write("fuzz_rest_api", "others", requests(
         ("PUT", "/api/v1/namespaces/_/triggers/t", "valid", "{}"), ("GET", "/api/v1/namespaces/_/rules", "valid", ""),
         ("PATCH", "/api/v1/namespaces/_/actions/cat", "valid", ""), ("GET", "/x/%zz?a=%", "valid", "")))
+    # The text fuzz_wat found wabt throwing on (TESTING.md), as an action's code through each face.
+    bad_text = '(func (@x")\n'
+    write("fuzz_rest_api", "wabt_throws", requests(
+        ("PUT", "/api/v1/namespaces/_/actions/t?overwrite=true", "valid",
+         json.dumps({"exec": {"kind": "wasm", "code": bad_text, "binary": False}})),
+        ("GET", "/api/v1/namespaces/_/actions", "valid", "")))
+    write("fuzz_executor_protocol", "wabt_throws", requests(
+        ("POST", "/w/init", "valid", json.dumps({"value": {"main": "main", "code": bad_text}})),
+        ("POST", "/w/run", "valid", "{}")))
     write("fuzz_rest_api", "bad_put", requests(
         ("PUT", "/api/v1/namespaces/_/actions/bad", "valid",
          json.dumps({"exec": {"kind": "wasm", "code": "AGFzbQ==", "binary": "x"}, "limits": {"memory": 1e9}})),

@@ -549,8 +549,8 @@ TEST(ModuleLimitsTest, TextNestingCountsParenthesesAndUnfoldedBlocks) {
 }
 
 // Regression (found by fuzz/fuzz_wat): wabt's text parser throws std::length_error on an annotation whose string runs
-// to the end of the line (and leaks); uncaught, it ended the process that decoded the action's code. Annotations
-// are refused before wabt sees them, with the line; inside strings and comments "(@" is only text.
+// to the end of the line (and leaks); the exception left WatToWasm. Annotations are refused before wabt sees them,
+// with the line; inside strings and comments "(@" is only text.
 TEST(WatToWasmTest, AnnotationsAreRefusedBeforeWabtsParser) {
   for (std::string_view text : {"(func (@x\")\n", ";; WAand \xd9ng\\n\")\n  (func (@exporart\")\n t   (i32.s\n",
                                 "(module\n  (@custom \"x\"))"}) {

@@ -165,9 +165,10 @@ Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view f
   // wabt's parser, its binary writer and the IR's destructor recurse once per nesting level.
   WOW_RETURN_IF_ERROR(CheckTextLimits(text, limits));
   // wabt 1.0.32's text parser throws on some malformed text (found by fuzz/fuzz_wat: an annotation whose string runs
-  // to the end of the line, "(func (@x\")\n", throws std::length_error from Token::to_string; Debian's wat2wasm
-  // aborts on it). Uncaught, that ended the process (every face decodes text actions). CheckTextLimits now refuses
-  // annotations; this keeps any other throw from leaving here.
+  // to the end of the line, "(func (@x\")\n", throws std::length_error from Token::to_string, and leaks; Debian's
+  // wat2wasm aborts on it). It escaped to callers: `wow run`/`wow compile` of such a .wat file aborted, and the faces
+  // answered an internal error (DecodeActionCode catches). CheckTextLimits now refuses annotations; this keeps any
+  // other throw from leaving here.
   try {
     return WatToWasmUnguarded(text, filename);
   } catch (const std::exception& e) {
