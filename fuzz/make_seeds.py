@@ -154,6 +154,12 @@ def main():
         ("PUT", "/api/v1/namespaces/_/actions/t?overwrite=true", "valid",
          json.dumps({"exec": {"kind": "wasm", "code": bad_text, "binary": False}})),
         ("GET", "/api/v1/namespaces/_/actions", "valid", "")))
+    bad_segment = '(module (memory 1) (data 8 (i32.const 96) "x"))'  # wabt's binary writer asserted on it
+    write("fuzz_rest_api", "wabt_asserts", requests(
+        ("PUT", "/api/v1/namespaces/_/actions/a?overwrite=true", "valid",
+         json.dumps({"exec": {"kind": "wasm", "code": bad_segment, "binary": False}}))))
+    write("fuzz_executor_protocol", "wabt_asserts", requests(
+        ("POST", "/a/init", "valid", json.dumps({"value": {"main": "main", "code": bad_segment}}))))
     write("fuzz_executor_protocol", "wabt_throws", requests(
         ("POST", "/w/init", "valid", json.dumps({"value": {"main": "main", "code": bad_text}})),
         ("POST", "/w/run", "valid", "{}")))

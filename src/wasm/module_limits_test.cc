@@ -564,5 +564,16 @@ TEST(WatToWasmTest, AnnotationsAreRefusedBeforeWabtsParser) {
   EXPECT_TRUE(WatToWasm("(module (; (@x ;) (func (export \"(@y\")) ;; (@z\n)").ok());
 }
 
+// Regression (found by fuzz/fuzz_wat): text that parses but is invalid reached wabt's binary writer, whose assertion
+// (a data segment naming a memory other than 0) aborted the process; it is validated first now.
+TEST(WatToWasmTest, InvalidTextIsRefusedBeforeTheBinaryWriter) {
+  auto wasm = WatToWasm("(module (memory 1) (data 8 (i32.const 96) \"x\"))");
+  ASSERT_FALSE(wasm.ok());
+  EXPECT_EQ(wasm.status().code(), Code::kInvalidModule) << wasm.status().ToString();
+  EXPECT_NE(wasm.status().message().find("memory variable out of range"), std::string::npos)
+      << wasm.status().ToString();
+  EXPECT_TRUE(WatToWasm("(module (memory 1) (data 0 (i32.const 96) \"x\"))").ok());
+}
+
 }  // namespace
 }  // namespace wow::wasm

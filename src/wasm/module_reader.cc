@@ -143,6 +143,13 @@ Result<std::vector<uint8_t>> WatToWasmUnguarded(std::string_view text, std::stri
   std::unique_ptr<wabt::Module> module;
   wabt::Result result = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
   if (wabt::Succeeded(result)) result = wabt::ResolveNamesModule(module.get(), &errors);
+  // Validated before the binary writer, as wat2wasm does: the writer asserts what validation checks (found by
+  // fuzz/fuzz_wat: a data segment naming memory 8 aborted the process in WriteBinaryModule, Debian's libwabt keeping
+  // its assertions).
+  if (wabt::Succeeded(result)) {
+    wabt::ValidateOptions validate_options(SupportedFeatures());
+    result = wabt::ValidateModule(module.get(), &errors, validate_options);
+  }
   if (wabt::Failed(result)) {
     std::string msg = wabt::FormatErrorsToString(errors, wabt::Location::Type::Text);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
