@@ -12,6 +12,7 @@ phases=("$@")
 ((${#phases[@]})) || phases=(asan tsan fuzz)
 JOBS=${WOW_JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-25}
+FUZZ_SKIP=${FUZZ_SKIP:-}  # fuzz targets not to run, e.g. "fuzz_wat" while an open finding of it is unfixed
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}  # seconds per suite: a hang fails instead of stalling CI
 
 # The fast unit suites under src/ (no server processes, no C guests). client_test is left out: most of its cases
@@ -69,6 +70,10 @@ for phase in "${phases[@]}"; do
       cmake --build build-asan -j "$JOBS" --target fuzz_targets >/dev/null
       for f in fuzz/fuzz_*.cc; do
         t=$(basename "$f" .cc)
+        if [[ " $FUZZ_SKIP " == *" $t "* ]]; then
+          echo "sanitize: $t skipped (FUZZ_SKIP)"
+          continue
+        fi
         fstart=$SECONDS
         if ! WOW_FUZZ_BUILD_DIR=build-asan WOW_FUZZ_PRESET=asan bash scripts/fuzz.sh "$t" "$FUZZ_SECONDS" \
           >"build-asan/$t.log" 2>&1; then
