@@ -52,10 +52,15 @@ Service* MakeService() {
   options.default_memory_mb = 16;
   options.default_timeout = std::chrono::milliseconds(1000);
   options.max_time_limit = std::chrono::milliseconds(1000);  // a deployed limits.timeout above it is refused
+  // Every PUT of a new name leaves a warm container: bounded here so that long runs stay under libFuzzer's RSS
+  // limit (the defaults, 1024 containers and a 2 GiB budget, are a server's).
+  options.max_containers = 32;
   auto executor = wow::executor::Executor::Create(options);
   if (!executor.ok()) Fail(executor.status());
   s->executor = std::move(*executor);
-  s->invoker = std::make_unique<wow::controller::Invoker>(*s->executor, *s->store);
+  wow::controller::InvokerOptions invoker_options;
+  invoker_options.memory_budget_bytes = 512ull << 20;
+  s->invoker = std::make_unique<wow::controller::Invoker>(*s->executor, *s->store, invoker_options);
   wow::protocol::RestApiOptions api_options;
   api_options.max_code_bytes = 1 << 20;
   api_options.max_blocking_wait = std::chrono::milliseconds(100);
