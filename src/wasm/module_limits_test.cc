@@ -573,6 +573,11 @@ TEST(WatToWasmTest, InvalidTextIsRefusedBeforeTheBinaryWriter) {
   EXPECT_NE(wasm.status().message().find("memory variable out of range"), std::string::npos)
       << wasm.status().ToString();
   EXPECT_TRUE(WatToWasm("(module (memory 1) (data 0 (i32.const 96) \"x\"))").ok());
+  // Validation errors read as before, when ParseModule found them (the CLI and proxy tests look for these words).
+  auto mismatch = WatToWasm("(module (func (result i32) (i64.const 1)))");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.status().code(), Code::kInvalidModule);
+  EXPECT_NE(mismatch.status().message().find("type mismatch"), std::string::npos) << mismatch.status().ToString();
 }
 
 }  // namespace
