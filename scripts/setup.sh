@@ -13,6 +13,8 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libsqlite3-dev libzip-dev
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
+  # Sanitizer and fuzz builds (scripts/sanitize.sh, TESTING.md): clang-16's ASan/UBSan/TSan runtimes and libFuzzer.
+  libclang-rt-16-dev libfuzzer-16-dev
   # Rust guests in WOW's style (tests): rust-lld is lld-14, only recommended.
   rustc libstd-rust-dev-wasm32 lld-14
   # The paper's evaluation (bench/evaluation): the Docker baseline and the plots.

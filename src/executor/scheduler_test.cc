@@ -583,9 +583,11 @@ TEST(SchedulerTest, ShutdownWaitsForFibersWaitingOnCompletions) {
     std::atomic<int64_t> notified_at_ns{0};
     std::thread notifier;
     Clock::time_point stopped;
+    // Outlives the scheduler: with ~Scheduler() a fiber may start only after the block's end (ASan found it
+    // declared after `s`, destroyed before the fibers ran).
+    std::atomic<int> waiting{0};
     {
       Scheduler s(SchedulerOptions{.workers = 2});
-      std::atomic<int> waiting{0};
       for (int i = 0; i < kWaiters; ++i) {
         ASSERT_TRUE(s.Submit([&, i] {
           waiting++;

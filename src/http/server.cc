@@ -144,6 +144,8 @@ class ResponderState {
  public:
   ResponderState(std::shared_ptr<Core> core, std::shared_ptr<Connection> conn, uint64_t seq)
       : core_(std::move(core)), conn_(std::move(conn)), seq_(seq) {}
+  // No connection: responses go to `sink` (Responder::Calling).
+  explicit ResponderState(std::function<void(Response&&)> sink) : seq_(0), sink_(std::move(sink)) {}
   ~ResponderState();
 
   bool Claim() { return !done_.exchange(true, std::memory_order_acq_rel); }
@@ -154,6 +156,7 @@ class ResponderState {
   std::shared_ptr<Core> core_;  // declared first: released last
   std::shared_ptr<Connection> conn_;
   const uint64_t seq_;
+  std::function<void(Response&&)> sink_;  // set instead of core_ and conn_
   std::atomic<bool> done_{false};
 };
 
@@ -529,6 +532,11 @@ ResponderState::~ResponderState() {
   if (done()) return;
   // Dropped without an answer: answer for the handler. Never let an exception out of a destructor.
   try {
+    if (sink_) {
+      sink_(ErrorResponse(bh::status::internal_server_error,
+                          "internal error: the request was dropped without a response"));
+      return;
+    }
     net::post(conn_->strand(), [conn = conn_, seq = seq_]() {
       conn->Respond(seq, ErrorResponse(bh::status::internal_server_error,
                                        "internal error: the request was dropped without a response"));
@@ -538,6 +546,7 @@ ResponderState::~ResponderState() {
 }
 
 void ResponderState::Deliver(Response&& res) {
+  if (sink_) return sink_(std::move(res));
   // Inline when already on the connection's strand (the handler answered synchronously), else one post.
   net::dispatch(conn_->strand(),
                 [conn = conn_, seq = seq_, res = std::move(res)]() mutable { conn->Respond(seq, std::move(res)); });
@@ -548,6 +557,10 @@ void ResponderState::Deliver(Response&& res) {
 void Responder::operator()(Response&& response) const {
   if (!state_ || !state_->Claim()) return;
   state_->Deliver(std::move(response));
+}
+
+Responder Responder::Calling(std::function<void(Response&&)> sink) {
+  return Responder(std::make_shared<detail::ResponderState>(std::move(sink)));
 }
 
 bool Responder::responded() const { return state_ && state_->done(); }

@@ -77,6 +77,10 @@ class ResponderState;
 class Responder {
  public:
   explicit Responder(std::shared_ptr<detail::ResponderState> state) : state_(std::move(state)) {}
+  // A responder with no connection, for handlers driven in process (the fuzz targets under fuzz/): the first call
+  // hands the response to `sink` on the calling thread; when the last copy is destroyed without a call, `sink` gets
+  // the same 500 a client would.
+  static Responder Calling(std::function<void(Response&&)> sink);
   void operator()(Response&& response) const;
   // True once some copy has been called.
   bool responded() const;

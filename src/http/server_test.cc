@@ -567,6 +567,27 @@ TEST(HttpServer, ResponderDroppedAfterServerDestroyedIsHarmless) {
   EXPECT_TRUE(conn.WaitClosed());
 }
 
+// Responder::Calling (the fuzz targets' way to drive a handler in process): the first call wins, and a responder
+// dropped without a call answers 500 as a connection's would.
+TEST(HttpServer, CallingResponderHandsTheFirstAnswerToItsSink) {
+  std::vector<Response> got;
+  {
+    Responder respond = Responder::Calling([&](Response&& r) { got.push_back(std::move(r)); });
+    Responder copy = respond;
+    EXPECT_FALSE(respond.responded());
+    copy(Response{HttpStatus::accepted, 11});
+    respond(Response{HttpStatus::ok, 11});
+    EXPECT_TRUE(respond.responded());
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].result(), HttpStatus::accepted);
+  got.clear();
+  { Responder dropped = Responder::Calling([&](Response&& r) { got.push_back(std::move(r)); }); }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].result(), HttpStatus::internal_server_error);
+  EXPECT_NE(got[0].body().find("dropped without a response"), std::string::npos);
+}
+
 TEST(HttpServer, IdleConnectionTimesOut) {
   auto server = MustStart({.idle_timeout = 1s}, Echo);
   ASSERT_TRUE(server);

@@ -581,6 +581,11 @@ Status CheckTextLimits(std::string_view text, const ModuleLimits& limits) {
           ++i;
         }
       }
+    } else if (c == '(' && next == '@') {
+      // Custom annotations are no feature we enable, and wabt 1.0.32's parser throws on some malformed ones (and
+      // leaks what it had parsed): refused before it sees them.
+      return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                           fmt::format("line {}: WebAssembly text annotations \"(@...)\" are not supported", line));
     } else if (c == '(') {
       ++parens;
       note_depth();

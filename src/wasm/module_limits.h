@@ -83,7 +83,9 @@ Status CheckModuleLimits(std::span<const uint8_t> wasm, const ModuleLimits& limi
 // The same for WebAssembly text, before any parsing: its size and its
 // nesting depth (parentheses and `block`/`loop`/`if`/`try` ... `end`),
 // skipping comments and strings. kInvalidModule (phase kLoading) naming the
-// limit, the value and the line. Linear, iterative; thread-safe.
+// limit, the value and the line. Custom annotations ("(@name ...)", a
+// proposal wow does not enable) are refused here too, with their line: wabt's
+// parser throws on some malformed ones. Linear, iterative; thread-safe.
 Status CheckTextLimits(std::string_view text, const ModuleLimits& limits = {});
 
 // What the binary pass measured, for tests and diagnostics.

@@ -265,7 +265,10 @@ bool g_initialized = false;
 
 // The function-type registry shared by all modules and threads.
 std::mutex g_types_mu;
-std::vector<std::vector<wasm_rt_type_t>> g_types;  // params..., then a separator, results...
+// params..., then kTypeSeparator, results... As ints: the separator is no wasm_rt_type_t (casting -1 to that enum
+// is undefined behaviour, which UBSan reported).
+std::vector<std::vector<int>> g_types;
+constexpr int kTypeSeparator = -1;
 
 }  // namespace
 
@@ -476,13 +479,13 @@ const char* wasm_rt_strerror(wasm_rt_trap_t trap) { return wow::TrapKindMessage(
 uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
   // Runs at artifact load, outside guest runs; guarded all the same.
   sig_atomic_t was = EnterRuntime();
-  std::vector<wasm_rt_type_t> sig;
+  std::vector<int> sig;
   sig.reserve(params + results + 1);
   va_list ap;
   va_start(ap, results);
-  for (uint32_t i = 0; i < params; ++i) sig.push_back(static_cast<wasm_rt_type_t>(va_arg(ap, int)));
-  sig.push_back(static_cast<wasm_rt_type_t>(-1));  // separates params from results
-  for (uint32_t i = 0; i < results; ++i) sig.push_back(static_cast<wasm_rt_type_t>(va_arg(ap, int)));
+  for (uint32_t i = 0; i < params; ++i) sig.push_back(va_arg(ap, int));  // wasm_rt_type_t, promoted
+  sig.push_back(wow::wasm::aot::kTypeSeparator);
+  for (uint32_t i = 0; i < results; ++i) sig.push_back(va_arg(ap, int));
   va_end(ap);
   uint32_t id = 0;
   {
