@@ -582,3 +582,29 @@ TEST(WatToWasmTest, InvalidTextIsRefusedBeforeTheBinaryWriter) {
 
 }  // namespace
 }  // namespace wow::wasm
+
+namespace wow::wasm {
+namespace {
+
+// Regression (issue 12, found by fuzz/fuzz_wat): wabt 1.0.32's text parser
+// asserts on this text and aborted the process that decoded an action (wow
+// executor/proxy on an /init). The conversion runs in a child process: only
+// the child ends, and the text is refused with the reason.
+TEST(WatToWasmTest, AParserAbortEndsOnlyTheChild) {
+  auto crashed = WatToWasm("(module (elem funcref (x");
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_EQ(crashed.status().code(), Code::kInvalidModule);
+  EXPECT_NE(crashed.status().message().find("the text parser crashed"), std::string::npos)
+      << crashed.status().ToString();
+  // Errors and results still come back whole from the child.
+  auto invalid = WatToWasm("(module (func (result i32)))");
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_NE(invalid.status().message().find("invalid WebAssembly text"), std::string::npos)
+      << invalid.status().ToString();
+  auto valid = WatToWasm("(module (func (export \"f\") (result i32) i32.const 42))");
+  ASSERT_TRUE(valid.ok()) << valid.status().ToString();
+  EXPECT_TRUE(ParseModule(*valid).ok());
+}
+
+}  // namespace
+}  // namespace wow::wasm

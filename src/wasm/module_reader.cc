@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -168,20 +173,86 @@ Result<std::vector<uint8_t>> WatToWasmUnguarded(std::string_view text, std::stri
 
 }  // namespace
 
-Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename, const ModuleLimits& limits) {
-  // wabt's parser, its binary writer and the IR's destructor recurse once per nesting level.
-  WOW_RETURN_IF_ERROR(CheckTextLimits(text, limits));
+namespace {
+
+// WatToWasmUnguarded, with no exception leaving it.
+Result<std::vector<uint8_t>> WatToWasmCaught(std::string_view text, std::string_view filename) {
   // wabt 1.0.32's text parser throws on some malformed text (found by fuzz/fuzz_wat: an annotation whose string runs
   // to the end of the line, "(func (@x\")\n", throws std::length_error from Token::to_string, and leaks; Debian's
-  // wat2wasm aborts on it). It escaped to callers: `wow run`/`wow compile` of such a .wat file aborted, and the faces
-  // answered an internal error (DecodeActionCode catches). CheckTextLimits now refuses annotations; this keeps any
-  // other throw from leaving here.
+  // wat2wasm aborts on it). CheckTextLimits refuses annotations; this keeps any other throw from leaving here.
   try {
     return WatToWasmUnguarded(text, filename);
   } catch (const std::exception& e) {
     return Status::Error(Code::kInvalidModule, Phase::kLoading,
                          std::string("invalid WebAssembly text: the text parser failed (") + e.what() + ")");
   }
+}
+
+bool WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The conversion in a child process: wabt 1.0.32's text parser also *asserts* on some malformed text (found by
+// fuzz/fuzz_wat: "(module (elem funcref (x" aborts in WastParser::ParseExpr, as Debian's wat2wasm does), which no
+// check before it can rule out; in a child the abort ends only the child. The child sends back one status byte, then
+// the binary or the error message. Text is converted at deploy time, off the request path; a fork costs ~1 ms.
+Result<std::vector<uint8_t>> WatToWasmInChild(std::string_view text, std::string_view filename) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IoError(fmt::format("pipe: {}", std::strerror(errno)));
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return Status::IoError(fmt::format("fork: {}", std::strerror(err)));
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto converted = WatToWasmCaught(text, filename);
+    bool ok = converted.ok();
+    const char status = ok ? 0 : 1;
+    bool sent = WriteAll(fds[1], &status, 1);
+    if (sent && ok) sent = WriteAll(fds[1], converted->data(), converted->size());
+    if (sent && !ok) sent = WriteAll(fds[1], converted.status().message().data(), converted.status().message().size());
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string received;
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int wait_status = 0;
+  while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0 || received.empty()) {
+    std::string how = WIFSIGNALED(wait_status) ? fmt::format("signal {}", WTERMSIG(wait_status))
+                                               : fmt::format("exit {}", WEXITSTATUS(wait_status));
+    return Status::Error(Code::kInvalidModule, Phase::kLoading,
+                         fmt::format("invalid WebAssembly text: the text parser crashed on it ({})", how));
+  }
+  if (received[0] != 0) return Status::Error(Code::kInvalidModule, Phase::kLoading, received.substr(1));
+  return std::vector<uint8_t>(received.begin() + 1, received.end());
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> WatToWasm(std::string_view text, std::string_view filename, const ModuleLimits& limits) {
+  // wabt's parser, its binary writer and the IR's destructor recurse once per nesting level.
+  WOW_RETURN_IF_ERROR(CheckTextLimits(text, limits));
+  return WatToWasmInChild(text, filename);
 }
 
 Result<std::vector<uint8_t>> ToWasmBinary(std::span<const uint8_t> bytes, const ModuleLimits& limits) {
