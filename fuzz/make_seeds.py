@@ -169,6 +169,15 @@ def main():
         ("PUT", "/api/v1/namespaces/_/actions/-bad name", "valid", "[]"),
         ("PUT", "/api/v1/namespaces/_/actions/a/b/c", "valid", "{}")))
 
+    # fuzz_differential: entropy for RandomModule (fixed pseudo-random bytes of several lengths), and the test
+    # guests as raw modules (their traps, loops and tables; those importing WASI fail to link on every engine).
+    import random
+    for i, n in enumerate([64, 256, 1024, 2048, 4096, 8192, 16384, 30000]):
+        write("fuzz_differential", f"entropy_{i}", random.Random(i).randbytes(n))
+    for stem in ["divzero", "bad_indirect", "host_imports_in_tables", "isolation", "infinite_loop"]:
+        if stem in binaries:
+            write("fuzz_differential", stem + ".wasm", binaries[stem])
+
 
 if __name__ == "__main__":
     main()

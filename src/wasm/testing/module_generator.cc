@@ -5,6 +5,8 @@
 #include <random>
 #include <string_view>
 
+#include "wasm/testing/wasm_bytes.h"
+
 namespace wow::wasm::testing {
 namespace {
 
@@ -65,56 +67,6 @@ constexpr int32_t kInputAt = 1024;
 constexpr int32_t kInputMax = 60000;
 constexpr int32_t kOutputEnd = 65000;
 
-class Bytes {
- public:
-  Bytes& Byte(uint8_t b) {
-    out_.push_back(b);
-    return *this;
-  }
-  Bytes& Ops(std::initializer_list<uint8_t> bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-    return *this;
-  }
-  Bytes& U32(uint32_t v) {
-    do {
-      uint8_t b = v & 0x7f;
-      v >>= 7;
-      out_.push_back(v != 0 ? (b | 0x80) : b);
-    } while (v != 0);
-    return *this;
-  }
-  Bytes& S64(int64_t v) {
-    for (;;) {
-      uint8_t b = v & 0x7f;
-      v >>= 7;  // arithmetic
-      bool done = (v == 0 && (b & 0x40) == 0) || (v == -1 && (b & 0x40) != 0);
-      out_.push_back(done ? b : (b | 0x80));
-      if (done) return *this;
-    }
-  }
-  Bytes& Name(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Bytes& Append(const std::vector<uint8_t>& bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-    return *this;
-  }
-  // Instructions with immediates.
-  Bytes& I32(int32_t v) { return Byte(kI32Const).S64(v); }
-  Bytes& I64(uint64_t v) { return Byte(kI64Const).S64(static_cast<int64_t>(v)); }
-  Bytes& Get(uint32_t local) { return Byte(kLocalGet).U32(local); }
-  Bytes& Set(uint32_t local) { return Byte(kLocalSet).U32(local); }
-  Bytes& Tee(uint32_t local) { return Byte(kLocalTee).U32(local); }
-  Bytes& Mem(uint8_t op, uint32_t align, uint32_t offset) { return Byte(op).U32(align).U32(offset); }
-
-  const std::vector<uint8_t>& bytes() const { return out_; }
-  size_t size() const { return out_.size(); }
-
- private:
-  std::vector<uint8_t> out_;
-};
 
 // One step of a generated function, on its locals a (1) and b (2).
 struct Step {
@@ -280,10 +232,6 @@ std::vector<uint8_t> EncodeStart(const Program& p) {
   return f.bytes();
 }
 
-void Section(Bytes& module, uint8_t id, const Bytes& content) {
-  module.Byte(id).U32(static_cast<uint32_t>(content.size())).Append(content.bytes());
-}
-
 }  // namespace
 
 std::vector<uint8_t> GenerateWasiModule(size_t approx_bytes, uint32_t seed) {
@@ -297,44 +245,44 @@ std::vector<uint8_t> GenerateWasiModule(size_t approx_bytes, uint32_t seed) {
   types.Byte(0x60).U32(4).Ops({kTypeI32, kTypeI32, kTypeI32, kTypeI32}).U32(1).Byte(kTypeI32);
   types.Byte(0x60).U32(0).U32(0);
   types.Byte(0x60).U32(1).Byte(kTypeI64).U32(1).Byte(kTypeI64);
-  Section(m, 1, types);
+  m.Section(1, types);
 
   Bytes imports;
   imports.U32(2);
   imports.Name("wasi_snapshot_preview1").Name("fd_read").Byte(0x00).U32(0);
   imports.Name("wasi_snapshot_preview1").Name("fd_write").Byte(0x00).U32(0);
-  Section(m, 2, imports);
+  m.Section(2, imports);
 
   Bytes functions;
   functions.U32(count + 1).U32(1);
   for (uint32_t i = 0; i < count; ++i) functions.U32(kGeneratedType);
-  Section(m, 3, functions);
+  m.Section(3, functions);
 
   Bytes table;
   table.U32(1).Byte(0x70).Byte(0x00).U32(count);  // funcref, min = count
-  Section(m, 4, table);
+  m.Section(4, table);
 
   Bytes memory;
   memory.U32(1).Byte(0x00).U32(1);  // one page
-  Section(m, 5, memory);
+  m.Section(5, memory);
 
   Bytes exports;
   exports.U32(2);
   exports.Name("_start").Byte(0x00).U32(2);
   exports.Name("memory").Byte(0x02).U32(0);
-  Section(m, 7, exports);
+  m.Section(7, exports);
 
   Bytes elements;
   elements.U32(1).Byte(0x00).I32(0).Byte(kEnd).U32(count);
   for (uint32_t i = 0; i < count; ++i) elements.U32(kFirstGenerated + i);
-  Section(m, 9, elements);
+  m.Section(9, elements);
 
   Bytes code;
   code.U32(count + 1);
   std::vector<uint8_t> start = EncodeStart(p);
   code.U32(static_cast<uint32_t>(start.size())).Append(start);
   for (const auto& body : p.bodies) code.U32(static_cast<uint32_t>(body.size())).Append(body);
-  Section(m, 10, code);
+  m.Section(10, code);
   return m.bytes();
 }
 
@@ -350,13 +298,13 @@ std::vector<uint8_t> NestedBlocksModule(uint32_t depth) {
   m.Ops({0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00});
   Bytes types;
   types.U32(1).Byte(0x60).U32(0).U32(1).Byte(kTypeI32);
-  Section(m, 1, types);
+  m.Section(1, types);
   Bytes functions;
   functions.U32(1).U32(0);
-  Section(m, 3, functions);
+  m.Section(3, functions);
   Bytes exports;
   exports.U32(1).Name("answer").Byte(0x00).U32(0);
-  Section(m, 7, exports);
+  m.Section(7, exports);
   Bytes body;
   body.U32(0);  // no locals
   for (uint32_t i = 0; i < depth; ++i) body.Ops({kBlock, kVoid});
@@ -364,7 +312,7 @@ std::vector<uint8_t> NestedBlocksModule(uint32_t depth) {
   body.I32(42).Byte(kEnd);
   Bytes code;
   code.U32(1).U32(static_cast<uint32_t>(body.size())).Append(body.bytes());
-  Section(m, 10, code);
+  m.Section(10, code);
   return m.bytes();
 }
 
