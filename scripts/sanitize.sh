@@ -20,7 +20,7 @@ SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}  # seconds per suite: a hang fails instead o
 # normal runs do.
 ASAN_SUITES=(common_test deadline_test action_code_test capability_policy_test scheduler_test executor_test
   store_test invoker_test messages_test http_server_test wasi_host_test module_limits_test memory_pool_test
-  aot_runtime_test aot_smoke_test engine_rewrite_test)
+  aot_runtime_test aot_smoke_test engine_rewrite_test differential_test)
 TSAN_SUITES=(scheduler_test invoker_test store_test)
 
 # The sanitizers refuse the symbolizer through Debian's /usr/bin/llvm-symbolizer symlink: name the real file.

@@ -112,6 +112,7 @@ class Rewriter {
   Index AppendAdapter(Index callee, const wabt::FuncSignature& outer, const wabt::FuncSignature& inner);
   Index AppendGrow(const wabt::Memory& memory);
   Index AppendTableGrow(Index table);
+  void AppendLimitCheck(ExprBuilder& check) const;
   uint64_t ElementBytes(const wabt::Table& table) const;
   void ShimFloatImports();
   void ShimFloatExports();
@@ -219,34 +220,25 @@ Index Rewriter::AppendGrow(const wabt::Memory& memory) {
 
   auto if_over_cap = std::make_unique<wabt::IfExpr>();
   if_over_cap->true_.exprs = ExprBuilder().I32Const(UINT32_MAX).Add<wabt::ReturnExpr>().Take();
-
+  ExprBuilder check;
+  check.LocalGet(0)
+      .Convert(wabt::Opcode::I32Eqz)
+      .Add<wabt::BrIfExpr>(IndexVar(0))
+      .Add<wabt::MemorySizeExpr>(IndexVar(0))
+      .Convert(wabt::Opcode::I64ExtendI32U)
+      .LocalGet(0)
+      .Convert(wabt::Opcode::I64ExtendI32U)
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
+      .LocalTee(1)
+      .I64Const(cap)
+      .Add<wabt::CompareExpr>(wabt::Opcode::I64GtU)
+      .Append(std::move(if_over_cap))
+      .LocalGet(1)
+      .I64Const(kWasmPageSize)
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul);
+  AppendLimitCheck(check);
   auto block = std::make_unique<wabt::BlockExpr>();
-  block->block.exprs = ExprBuilder()
-                           .LocalGet(0)
-                           .Convert(wabt::Opcode::I32Eqz)
-                           .Add<wabt::BrIfExpr>(IndexVar(0))
-                           .Add<wabt::MemorySizeExpr>(IndexVar(0))
-                           .Convert(wabt::Opcode::I64ExtendI32U)
-                           .LocalGet(0)
-                           .Convert(wabt::Opcode::I64ExtendI32U)
-                           .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
-                           .LocalTee(1)
-                           .I64Const(cap)
-                           .Add<wabt::CompareExpr>(wabt::Opcode::I64GtU)
-                           .Append(std::move(if_over_cap))
-                           .LocalGet(1)
-                           .I64Const(kWasmPageSize)
-                           .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul)
-                           .GlobalGet(tables_global_)
-                           .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
-                           .GlobalGet(limit_global_)
-                           .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
-                           .Add<wabt::BrIfExpr>(IndexVar(0))
-                           .I32Const(1)
-                           .GlobalSet(hit_global_)
-                           .I32Const(UINT32_MAX)
-                           .Add<wabt::ReturnExpr>()
-                           .Take();
+  block->block.exprs = check.Take();
 
   wabt::ExprList body =
       ExprBuilder().Append(std::move(block)).LocalGet(0).Add<wabt::MemoryGrowExpr>(IndexVar(0)).Take();
@@ -254,6 +246,21 @@ Index Rewriter::AppendGrow(const wabt::Memory& memory) {
   sig.param_types = {wabt::Type::I32};
   sig.result_types = {wabt::Type::I32};
   return AppendFunc(sig, {wabt::Type::I64}, std::move(body));
+}
+
+// With the bytes a grow would add on the stack (i64): when they and $tables
+// fit in $limit, leaves the check's block (br_if 0); else sets $hit and
+// returns -1, refused by the limit.
+void Rewriter::AppendLimitCheck(ExprBuilder& check) const {
+  check.GlobalGet(tables_global_)
+      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
+      .GlobalGet(limit_global_)
+      .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
+      .Add<wabt::BrIfExpr>(IndexVar(0))
+      .I32Const(1)
+      .GlobalSet(hit_global_)
+      .I32Const(UINT32_MAX)
+      .Add<wabt::ReturnExpr>();
 }
 
 uint64_t Rewriter::ElementBytes(const wabt::Table& table) const {
@@ -302,15 +309,7 @@ Index Rewriter::AppendTableGrow(Index table) {
         .Add<wabt::BinaryExpr>(wabt::Opcode::I64Mul)
         .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add);
   }
-  check.GlobalGet(tables_global_)
-      .Add<wabt::BinaryExpr>(wabt::Opcode::I64Add)
-      .GlobalGet(limit_global_)
-      .Add<wabt::CompareExpr>(wabt::Opcode::I64LeU)
-      .Add<wabt::BrIfExpr>(IndexVar(0))
-      .I32Const(1)
-      .GlobalSet(hit_global_)
-      .I32Const(UINT32_MAX)
-      .Add<wabt::ReturnExpr>();
+  AppendLimitCheck(check);
   auto block = std::make_unique<wabt::BlockExpr>();
   block->block.exprs = check.Take();
 
