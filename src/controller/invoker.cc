@@ -247,7 +247,7 @@ void Invoker::Loaded(const std::string& cid, Result<std::shared_ptr<const execut
           } else if (o.revision > w.revision) {
             w.retired = true;
             ++other;
-          } else if (o.container && o.running == 0 && o.waiters.empty()) {
+          } else if (o.running == 0) {
             committed_ -= o.charge;
             unload.push_back(other->first);
             other = warm_.erase(other);
