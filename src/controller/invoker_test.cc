@@ -57,7 +57,7 @@ std::string Quick(int seed) {
 // An action whose result is {"v": text}.
 std::string Says(const std::string& text) {
   std::string line = "{\\\"v\\\":\\\"" + text + "\\\"}\\n";  // WebAssembly text escapes
-  size_t bytes = text.size() + 9;                        // {"v":"...."}\n
+  size_t bytes = text.size() + 9;                            // {"v":"...."}\n
   return R"((module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)

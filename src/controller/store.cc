@@ -612,7 +612,8 @@ class Store::Impl {
         u.Text(1, ns).Text(2, name).Text(3, doc).Int(4, updated).Int(5, revision);
         int rc = u.Step();
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-          return Status::Error(Code::kAlreadyExists, Phase::kNone, fmt::format("action {}/{} already exists", ns, name));
+          return Status::Error(Code::kAlreadyExists, Phase::kNone,
+                               fmt::format("action {}/{} already exists", ns, name));
         }
         if (rc != SQLITE_DONE) return SqlError(db_.get(), what);
       }
@@ -997,8 +998,8 @@ class Store::Impl {
     return RunTransaction(db_.get(), begin_, commit_, rollback_, what, std::forward<F>(body));
   }
   template <typename F>
-  static Status RunTransaction(sqlite3* db, const Statement& begin, const Statement& commit,
-                               const Statement& rollback, std::string_view what, F&& body) {
+  static Status RunTransaction(sqlite3* db, const Statement& begin, const Statement& commit, const Statement& rollback,
+                               std::string_view what, F&& body) {
     {
       Use u(begin);
       if (u.Step() != SQLITE_DONE) return SqlError(db, fmt::format("starting {}", what));
