@@ -218,7 +218,7 @@ TEST_F(ServeTest, UnknownResourcesAre404WithOpenWhisksBody) {
 }
 
 TEST_F(ServeTest, ActionLifecycle) {
-  REQUIRE_MODULES(Example("add"));
+  REQUIRE_MODULES(Example("add"), Example("echo"));
   const std::string code = Base64File(Example("add"));
   json::object exec{{"kind", "wasm"}, {"code", code}, {"binary", true}};
   ApiReply created = server().CreateAction("life-add", exec);
@@ -268,10 +268,16 @@ TEST_F(ServeTest, ActionLifecycle) {
   EXPECT_STATUS(server().Get(Serve::ActionPath("life-add")), 404);
   EXPECT_STATUS(server().Invoke("life-add", {}), 404);
   EXPECT_STATUS(server().Delete(Serve::ActionPath("life-add")), 404);
-  // ... and can be created again, from version 0.0.1.
-  ApiReply recreated = server().CreateAction("life-add", exec);
+  // ... and can be created again, from version 0.0.1, with other code: that
+  // code runs (warm: the create left its container), never the deleted one's.
+  ApiReply recreated =
+      server().CreateAction("life-add", json::object{{"kind", "wasm"}, {"code", Base64File(Example("echo"))}});
   ASSERT_STATUS(recreated, 200);
   EXPECT_EQ(recreated.Member("version"), json::value("0.0.1")) << recreated;
+  ApiReply echoed = server().Invoke("life-add", Params({{"param1", 2}, {"param2", 3}}));
+  ASSERT_STATUS(echoed, 200);
+  EXPECT_EQ(At(echoed.json, "response.result"), Json(R"({"param1":2,"param2":3})")) << echoed;
+  EXPECT_FALSE(Annotation(echoed.json, "initTime").has_value()) << "the create left no warm container: " << echoed;
   EXPECT_STATUS(server().Delete(Serve::ActionPath("life-add")), 200);
 }
 

@@ -229,6 +229,7 @@ int Main(int argc, char** argv) {
   serve.activation_retention_hours = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::hours>(store_defaults.activation_retention).count());
   serve.max_activations_stored = store_defaults.max_activations_stored;
+  serve.superseded_versions_kept = store_defaults.superseded_versions_kept;
   serve_cmd
       ->add_option("--activation-retention-hours", serve.activation_retention_hours,
                    "Activation records older than this are deleted (0: kept forever)")
@@ -238,6 +239,12 @@ int Main(int argc, char** argv) {
       ->add_option("--max-activations-stored", serve.max_activations_stored,
                    "At most this many activation records are kept, the last written (0: no limit)")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--superseded-versions-kept", serve.superseded_versions_kept,
+                   "Superseded versions of each action kept with their code, the latest ones, for activations "
+                   "admitted before an update that start after it (0: none; they fail saying the action changed)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1000}));
   AddHttpFlags(serve_cmd, serve.http);
   AddEngineFlags(serve_cmd, serve.engine, wasm::EngineUse::kService);
 

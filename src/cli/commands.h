@@ -109,6 +109,9 @@ struct ServeFlags {
   // limit.
   uint64_t activation_retention_hours = 0;
   uint64_t max_activations_stored = 0;
+  // Superseded versions of each action kept with their code; the parser
+  // sets controller::StoreOptions' default (4).
+  size_t superseded_versions_kept = 0;
   HttpFlags http;
 };
 

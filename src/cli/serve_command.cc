@@ -129,6 +129,7 @@ int RunServe(const ServeFlags& flags) {
   controller::StoreOptions store_options;
   store_options.activation_retention = std::chrono::hours(flags.activation_retention_hours);
   store_options.max_activations_stored = flags.max_activations_stored;
+  store_options.superseded_versions_kept = flags.superseded_versions_kept;
   auto store = controller::Store::Open(data_dir, store_options);
   if (!store.ok()) {
     fmt::print(stderr, "wow serve: {}\n", store.status().ToString());

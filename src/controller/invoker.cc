@@ -87,12 +87,18 @@ json::object RecordBase(const Invocation& inv, int64_t start_ms, int64_t end_ms)
 
 }  // namespace
 
+// A container of one action version (warm_ is by container id). Erased only
+// when no activation runs in it and none waits for it.
 struct Invoker::Warm {
-  std::string container_id;                              // the action version it holds
+  std::string key;                                       // the action's (ActionKey)
+  int64_t revision = 0;                                  // of the version it holds
   std::shared_ptr<const executor::Container> container;  // null while loading
   std::vector<Ready> waiters;                            // invocations waiting for the load
   int running = 0;
   uint64_t charge = 0;  // what it counts against the memory budget while loaded
+  // Unloaded as soon as it is idle: a newer version of the action is
+  // loaded, or the action was deleted.
+  bool retired = false;
   Clock::time_point last_used = Clock::now();
 };
 
@@ -139,10 +145,12 @@ std::string Invoker::NewActivationId() {
   return fmt::format("{:016x}{:016x}", rng(), rng());
 }
 
-std::string Invoker::ContainerId(const StoredAction& action) {
+std::string ContainerId(const StoredAction& action) {
   const json::value* version = Member(action.doc, "version");
   std::string v = version && version->is_string() ? std::string(version->as_string()) : "0.0.1";
-  return action.namespace_ + "/" + action.name + "@" + v;
+  std::string id = action.namespace_ + "/" + action.name + "@" + v;
+  if (action.revision != 0) id += "#" + std::to_string(action.revision);
+  return id;
 }
 
 size_t Invoker::warm_containers() const {
@@ -153,76 +161,118 @@ size_t Invoker::warm_containers() const {
 }
 
 void Invoker::Acquire(const StoredAction& action, Ready ready) {
-  std::string key = ActionKey(action.namespace_, action.name);
   std::string cid = ContainerId(action);
-  std::string replaced;
   std::shared_ptr<const executor::Container> warm;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& w = warm_[key];
-    if (!w) w = std::make_shared<Warm>();
-    if (w->container_id == cid && w->container) {
+    auto& w = warm_[cid];
+    if (!w) {
+      w = std::make_shared<Warm>();
+      w->key = ActionKey(action.namespace_, action.name);
+      w->revision = action.revision;
+    }
+    if (w->container) {
       w->running++;
       warm = w->container;
-    } else if (w->container_id == cid && !w->waiters.empty()) {
-      w->waiters.push_back(std::move(ready));
-      return;
     } else {
-      if (!w->container_id.empty() && w->container_id != cid) replaced = w->container_id;
-      committed_ -= w->charge;
-      w->charge = 0;
-      w->container_id = cid;
-      w->container = nullptr;
+      bool loading = !w->waiters.empty();
       w->waiters.push_back(std::move(ready));
+      if (loading) return;
     }
   }
   if (warm) return ready(std::move(warm), 0);
-  if (!replaced.empty()) executor_.Destroy(replaced);  // running activations keep theirs
   auto start = Clock::now();
-  // Invocations carry the action without its code (callers cache it so);
-  // a cold start reads the code from the store.
-  executor::InitRequest init = InitRequestFor(action);
-  if (init.code.empty()) {
-    auto full = store_.GetAction(action.namespace_, action.name);
-    if (full.ok() && full->has_value()) init = InitRequestFor(**full);
-  }
-  executor_.InitAsync(cid, std::move(init),
-                      [this, key, cid, start](Result<std::shared_ptr<const executor::Container>> result) {
+  auto init = LoadRequest(action);
+  if (!init.ok()) return Loaded(cid, init.status(), 0);
+  executor_.InitAsync(cid, std::move(init).value(),
+                      [this, cid, start](Result<std::shared_ptr<const executor::Container>> result) {
+                        // Loaded by an earlier invoker on this executor: the
+                        // same id holds the same version.
                         if (!result.ok() && result.status().code() == Code::kAlreadyExists) {
                           if (auto existing = executor_.Find(cid)) result = existing;
                         }
                         double init_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-                        std::vector<Ready> waiters;
-                        {
-                          std::lock_guard<std::mutex> lock(mu_);
-                          auto it = warm_.find(key);
-                          if (it != warm_.end() && it->second->container_id == cid) {
-                            waiters = std::move(it->second->waiters);
-                            it->second->waiters.clear();
-                            if (result.ok()) {
-                              it->second->container = *result;
-                              it->second->charge = (*result)->artifact_bytes;
-                              committed_ += it->second->charge;
-                              it->second->running += static_cast<int>(waiters.size());
-                            } else {
-                              warm_.erase(it);
-                            }
-                          }
-                        }
-                        for (auto& w : waiters) w(result, init_ms);
+                        Loaded(cid, std::move(result), init_ms);
                       });
 }
 
-void Invoker::Release(const std::string& key, const std::string& container_id) {
+Result<executor::InitRequest> Invoker::LoadRequest(const StoredAction& action) {
+  executor::InitRequest init = InitRequestFor(action);
+  if (!init.code.empty()) return init;
+  // Invocations carry the action without its code (callers cache it so): a
+  // cold start loads the version the activation was admitted for, never
+  // the current one.
+  if (action.revision == 0) {
+    return Status::Internal(
+        fmt::format("invoker: action {}/{} has neither code nor a revision to load", action.namespace_, action.name));
+  }
+  auto stored = store_.GetActionRevision(action.namespace_, action.name, action.revision);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    const json::value* version = Member(action.doc, "version");
+    return Status::NotFound(fmt::format(
+        "The action changed while this activation waited: its version {} of /{}/{} was updated or deleted and is "
+        "no longer stored. Invoke the action again.",
+        version && version->is_string() ? std::string(version->as_string()) : "?", action.namespace_, action.name));
+  }
+  return InitRequestFor(**stored);
+}
+
+void Invoker::Loaded(const std::string& cid, Result<std::shared_ptr<const executor::Container>> result,
+                     double init_ms) {
+  std::vector<Ready> waiters;
+  std::vector<std::string> unload;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = warm_.find(cid);
+    if (it != warm_.end()) {  // always: an entry with waiters is not erased
+      Warm& w = *it->second;
+      waiters = std::move(w.waiters);
+      w.waiters.clear();
+      if (!result.ok()) {
+        warm_.erase(it);
+      } else {
+        w.container = *result;
+        w.charge = (*result)->artifact_bytes;
+        committed_ += w.charge;
+        w.running += static_cast<int>(waiters.size());
+        // One version of an action stays warm, the latest revision loaded:
+        // the others go when idle (an activation admitted for an older
+        // version still runs in its own). One still loading decides when
+        // it is loaded.
+        for (auto other = warm_.begin(); other != warm_.end();) {
+          Warm& o = *other->second;
+          if (other == it || o.key != w.key || !o.container) {
+            ++other;
+          } else if (o.revision > w.revision) {
+            w.retired = true;
+            ++other;
+          } else if (o.running == 0) {
+            committed_ -= o.charge;
+            unload.push_back(other->first);
+            other = warm_.erase(other);
+          } else {
+            o.retired = true;
+            ++other;
+          }
+        }
+      }
+    }
+  }
+  for (const auto& id : unload) executor_.Destroy(id);  // running activations keep theirs
+  for (auto& w : waiters) w(result, init_ms);
+}
+
+void Invoker::Release(const std::string& container_id) {
   bool unload = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = warm_.find(key);
-    if (it == warm_.end() || it->second->container_id != container_id) return;
+    auto it = warm_.find(container_id);
+    if (it == warm_.end()) return;
     Warm& w = *it->second;
     w.running--;
     w.last_used = Clock::now();
-    if (options_.keep_alive.count() == 0 && w.running == 0 && w.waiters.empty()) {
+    if ((options_.keep_alive.count() == 0 || w.retired) && w.running == 0 && w.waiters.empty()) {
       committed_ -= w.charge;
       warm_.erase(it);
       unload = true;
@@ -232,28 +282,35 @@ void Invoker::Release(const std::string& key, const std::string& container_id) {
 }
 
 void Invoker::Deploy(const StoredAction& action, std::function<void(Status)> done) {
-  std::string key = ActionKey(action.namespace_, action.name);
   std::string cid = ContainerId(action);
   // Loads it like a cold start with no activation waiting; released at once.
-  Acquire(action,
-          [this, key, cid, done = std::move(done)](Result<std::shared_ptr<const executor::Container>> c, double) {
-            if (!c.ok()) return done(c.status());
-            Release(key, cid);
-            done(Status::Ok());
-          });
+  Acquire(action, [this, cid, done = std::move(done)](Result<std::shared_ptr<const executor::Container>> c, double) {
+    if (!c.ok()) return done(c.status());
+    Release(cid);
+    done(Status::Ok());
+  });
 }
 
 void Invoker::Undeploy(const std::string& ns, const std::string& name) {
-  std::string cid;
+  std::string key = ActionKey(ns, name);
+  std::vector<std::string> unload;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = warm_.find(ActionKey(ns, name));
-    if (it == warm_.end()) return;
-    cid = it->second->container_id;
-    committed_ -= it->second->charge;
-    warm_.erase(it);
+    for (auto it = warm_.begin(); it != warm_.end();) {
+      Warm& w = *it->second;
+      if (w.key != key) {
+        ++it;
+      } else if (w.container && w.running == 0 && w.waiters.empty()) {
+        committed_ -= w.charge;
+        unload.push_back(it->first);
+        it = warm_.erase(it);
+      } else {
+        w.retired = true;  // its activations were admitted before the delete
+        ++it;
+      }
+    }
   }
-  executor_.Destroy(cid);
+  for (const auto& cid : unload) executor_.Destroy(cid);
 }
 
 namespace {
@@ -286,7 +343,7 @@ std::optional<uint64_t> Invoker::Admit(const std::string& key, uint64_t memory_b
     }
     if (victim == warm_.end()) break;
     committed_ -= victim->second->charge;
-    unload.push_back(victim->second->container_id);
+    unload.push_back(victim->first);
     warm_.erase(victim);
   }
   // An activation always runs when nothing else does, even one whose limit
@@ -402,12 +459,11 @@ void Invoker::RunOn(Invocation inv, std::shared_ptr<const executor::Container> c
     run.env.push_back("__OW_ACTION_VERSION=" + std::string(v->as_string()));
   }
   if (!inv.api_host.empty()) run.env.push_back("__OW_API_HOST=" + inv.api_host);
-  std::string key = ActionKey(inv.action.namespace_, inv.action.name);
   std::string cid = container->id;
   executor_.Run(
       container, std::move(run),
-      [this, inv = std::move(inv), init_ms, key, cid, done = std::move(done)](Result<abi::ActivationResult> result) {
-        Release(key, cid);
+      [this, inv = std::move(inv), init_ms, cid, done = std::move(done)](Result<abi::ActivationResult> result) {
+        Release(cid);
         if (!result.ok()) {
           bool overloaded = result.status().code() == Code::kResourceExhausted;
           return Complete(FailedRecord(inv, result.status(), init_ms), overloaded, done);
@@ -468,7 +524,7 @@ void Invoker::Sweep() {
       Warm& w = *it->second;
       if (w.container && w.running == 0 && w.waiters.empty() && now - w.last_used >= options_.keep_alive) {
         committed_ -= w.charge;
-        unload.push_back(w.container_id);
+        unload.push_back(it->first);
         it = warm_.erase(it);
       } else {
         ++it;

@@ -51,6 +51,16 @@ struct Invocation {
 // The invoker inside `wow serve`: warm containers per action (one executor
 // container per action version, reused by every activation), deploy-time
 // compilation, keep-alive unloading, and the activation records. Thread-safe.
+//
+// A container is named by the version it holds, `ns/name@version#revision`
+// (ContainerId), and an activation runs only in the container of the version
+// it was admitted for: invocations carry the action without its code, and a
+// cold start loads that exact version from the store (Store::
+// GetActionRevision) — or, when the store no longer keeps it, fails the
+// activation saying the action changed while it waited. Revisions are never
+// reused, so two codes never share a container, also across delete and
+// re-create. An action keeps one version warm: once a version is loaded,
+// the others of its action (older revisions) are unloaded when idle.
 class Invoker {
  public:
   Invoker(executor::Executor& executor, Store& store, InvokerOptions options = {});
@@ -58,8 +68,10 @@ class Invoker {
 
   // Validates, compiles (or finds the artifact) and loads the action as its
   // warm container, off the caller's thread; `done` gets why it cannot run.
+  // The action's doc has its code; its revision names the container.
   void Deploy(const StoredAction& action, std::function<void(Status)> done);
-  // Unloads every container of the action.
+  // Unloads every container of the action; busy or loading ones when their
+  // activations (admitted before) have finished.
   void Undeploy(const std::string& ns, const std::string& name);
 
   // Runs the invocation (loading the container first on a cold start),
@@ -87,11 +99,18 @@ class Invoker {
   struct Warm;
   using Ready = std::function<void(Result<std::shared_ptr<const executor::Container>>, double init_ms)>;
 
-  static std::string ContainerId(const StoredAction& action);
   static std::string ActionKey(const std::string& ns, const std::string& name) { return ns + "/" + name; }
-  // Gets the action's warm container, loading it when there is none.
+  // Gets the warm container of the action's version, loading it when there
+  // is none.
   void Acquire(const StoredAction& action, Ready ready);
-  void Release(const std::string& key, const std::string& container_id);
+  // What a cold start of `action` loads: its own doc when it has the code,
+  // else that revision's from the store.
+  Result<executor::InitRequest> LoadRequest(const StoredAction& action);
+  // A load of `container_id` ended: hands it to the waiters; unloads other
+  // versions of the action. Locks mu_.
+  void Loaded(const std::string& container_id, Result<std::shared_ptr<const executor::Container>> result,
+              double init_ms);
+  void Release(const std::string& container_id);
   void RunOn(Invocation invocation, std::shared_ptr<const executor::Container> container, double init_ms, Done done);
   boost::json::object FailedRecord(const Invocation& invocation, const Status& status, double init_ms);
   void Complete(boost::json::object record, bool overloaded, const Done& done);
@@ -111,7 +130,7 @@ class Invoker {
   InvokerOptions options_;
 
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Warm>> warm_;  // by action key
+  std::map<std::string, std::shared_ptr<Warm>> warm_;  // by container id
   std::map<std::string, uint64_t> running_by_action_;  // admitted and not finished, by action key
   struct Queued {
     Invocation invocation;
@@ -128,5 +147,9 @@ class Invoker {
 
 // The OpenWhisk JSON of an action's exec/limits etc. as the invoker reads it.
 executor::InitRequest InitRequestFor(const StoredAction& action);
+
+// The executor container of the action's version: `ns/name@version#revision`
+// (without `#revision` for revision 0, an action not from the store).
+std::string ContainerId(const StoredAction& action);
 
 }  // namespace wow::controller

@@ -54,6 +54,23 @@ std::string Quick(int seed) {
 )";
 }
 
+// An action whose result is {"v": text}.
+std::string Says(const std::string& text) {
+  std::string line = "{\\\"v\\\":\\\"" + text + "\\\"}\\n";  // WebAssembly text escapes
+  size_t bytes = text.size() + 9;                            // {"v":"...."}\n
+  return R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 200) ")" +
+         line + R"(")
+  (func (export "_start")
+    (i32.store (i32.const 100) (i32.const 200))
+    (i32.store (i32.const 104) (i32.const )" +
+         std::to_string(bytes) + R"())
+    (drop (call $fd_write (i32.const 1) (i32.const 100) (i32.const 1) (i32.const 140)))))
+)";
+}
+
 StoredAction Action(const std::string& name, const std::string& wat, int memory_mb = 256, int concurrency = 1) {
   StoredAction a;
   a.namespace_ = "guest";
@@ -71,8 +88,8 @@ class InvokerTest : public ::testing::Test {
   static void SetUpTestSuite() { artifacts_ = new TempDir("wow-invoker-artifacts"); }
   static void TearDownTestSuite() { delete artifacts_; }
 
-  void Make(InvokerOptions options) {
-    auto store = Store::Open(dir_.path());
+  void Make(InvokerOptions options, StoreOptions store_options = {}) {
+    auto store = Store::Open(dir_.path(), store_options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
     executor::ExecutorOptions eo;
@@ -113,6 +130,26 @@ class InvokerTest : public ::testing::Test {
     return p->get_future();
   }
   static int64_t StatusCode(const Outcome& o) { return o.record.at("response").at("statusCode").as_int64(); }
+  // What a Says action answered, or its error.
+  static std::string Said(const Outcome& o) {
+    const json::value& result = o.record.at("response").at("result");
+    if (const json::value* v = result.as_object().if_contains("v")) return std::string(v->as_string());
+    return "error: " + ToJson(result);
+  }
+
+  // Stores the action (a new version of it when it exists) and returns it
+  // as stored, with its revision.
+  StoredAction Put(const StoredAction& a) {
+    EXPECT_TRUE(store_->PutAction(a, /*overwrite=*/true).ok());
+    auto stored = store_->GetAction(a.namespace_, a.name);
+    EXPECT_TRUE(stored.ok() && stored->has_value());
+    return stored.ok() && stored->has_value() ? **stored : a;
+  }
+  // The action as invocations carry it: without its code.
+  static StoredAction CodeLess(StoredAction a) {
+    a.doc["exec"].as_object().erase("code");
+    return a;
+  }
 
   static TempDir* artifacts_;
   TempDir dir_{"wow-invoker-test"};
@@ -304,6 +341,89 @@ TEST_F(InvokerTest, IdleContainersGoAfterTheKeepAlive) {
   while (invoker_->warm_containers() > 0 && Clock::now() < until) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(invoker_->warm_containers(), 0u);
   EXPECT_EQ(invoker_->committed_bytes(), 0u);
+}
+
+// Regression (issue 12, finding 10): an activation admitted for version 1
+// that cold-starts after the update to version 2 runs version 1's code (the
+// cold start read the current code, and the container named @0.0.1 then
+// held version 2's for every later activation of version 1).
+TEST_F(InvokerTest, AColdStartLoadsTheVersionItWasAdmittedFor) {
+  Make({});
+  StoredAction v1 = Put(Action("versioned", Says("one")));
+  auto v2_doc = Action("versioned", Says("two"));
+  v2_doc.doc["version"] = "0.0.2";
+  StoredAction v2 = Put(v2_doc);
+  ASSERT_NE(v1.revision, v2.revision);
+  Outcome old = Invoke(CodeLess(v1)).get();
+  EXPECT_EQ(Said(old), "one") << ToJson(old.record);
+  EXPECT_EQ(Said(Invoke(CodeLess(v2)).get()), "two");
+  EXPECT_EQ(Said(Invoke(CodeLess(v1)).get()), "one");
+  EXPECT_EQ(Said(Invoke(CodeLess(v2)).get()), "two");
+  // One version stays warm: the latest revision.
+  EXPECT_EQ(invoker_->warm_containers(), 1u);
+  EXPECT_NE(executor_->Find(ContainerId(v2)), nullptr);
+  EXPECT_EQ(executor_->Find(ContainerId(v1)), nullptr);
+}
+
+// ... and when the store no longer keeps that version, the activation fails
+// saying so; it never runs the current code.
+TEST_F(InvokerTest, AVersionNoLongerStoredFailsTheActivation) {
+  StoreOptions keep_none;
+  keep_none.superseded_versions_kept = 0;
+  Make({}, keep_none);
+  StoredAction v1 = Put(Action("gone", Says("one")));
+  StoredAction v2 = Put(Action("gone", Says("two")));
+  Outcome o = Invoke(CodeLess(v1)).get();
+  EXPECT_EQ(StatusCode(o), 2) << ToJson(o.record);
+  EXPECT_NE(Said(o).find("The action changed while this activation waited: its version 0.0.1 of /guest/gone was "
+                         "updated or deleted and is no longer stored"),
+            std::string::npos)
+      << ToJson(o.record);
+  EXPECT_EQ(Said(Invoke(CodeLess(v2)).get()), "two");
+}
+
+// Regression (issue 12, finding 10): delete + re-create restarts at version
+// 0.0.1; the new code never runs in the deleted action's container, nor an
+// activation admitted for the deleted action in the new one.
+TEST_F(InvokerTest, DeleteAndRecreateNeverShareAContainer) {
+  Make({});
+  StoredAction old_action = Put(Action("recreated", Says("old")));
+  ASSERT_TRUE(Deploy(old_action).ok());
+  ASSERT_EQ(Said(Invoke(CodeLess(old_action)).get()), "old");
+  // Deleted while its container is warm (as when the delete's unload races
+  // with a load of it), then created again with other code at 0.0.1, as the
+  // REST API does: a revision first, the deploy, then the store.
+  ASSERT_TRUE(*store_->DeleteAction("guest", "recreated"));
+  StoredAction new_action = Action("recreated", Says("new"));
+  new_action.revision = *store_->NewActionRevision();
+  ASSERT_TRUE(Deploy(new_action).ok());
+  ASSERT_TRUE(store_->PutAction(new_action, false).ok());
+  EXPECT_NE(ContainerId(new_action), ContainerId(old_action));
+  EXPECT_EQ(Said(Invoke(CodeLess(new_action)).get()), "new");
+  // An activation admitted for the deleted action, cold-starting now.
+  invoker_->Undeploy("guest", "recreated");
+  Outcome straggler = Invoke(CodeLess(old_action)).get();
+  EXPECT_NE(Said(straggler).find("The action changed while this activation waited"), std::string::npos)
+      << ToJson(straggler.record);
+  EXPECT_EQ(Said(Invoke(CodeLess(new_action)).get()), "new");
+}
+
+// Regression: two versions of one action cold-starting at once each get
+// their own container (the second load took over the first one's waiters,
+// which then ran the second version's code).
+TEST_F(InvokerTest, ConcurrentColdStartsOfTwoVersionsEachRunTheirOwn) {
+  Make({});
+  auto v1 = Action("both", Says("first-" + Invoker::NewActivationId()));  // fresh code: a compile
+  auto v2 = Action("both", Says("second-" + Invoker::NewActivationId()));
+  v2.doc["version"] = "0.0.2";
+  auto a = Invoke(v1);
+  auto b = Invoke(v2);
+  Outcome first = a.get();
+  Outcome second = b.get();
+  EXPECT_EQ(Said(first).substr(0, 6), "first-") << ToJson(first.record);
+  EXPECT_EQ(Said(second).substr(0, 7), "second-") << ToJson(second.record);
+  invoker_->Drain();
+  EXPECT_EQ(invoker_->warm_containers(), 1u);
 }
 
 }  // namespace

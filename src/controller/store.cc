@@ -80,6 +80,16 @@ constexpr Migration kMigrations[] = {
      "  name TEXT NOT NULL, namespace TEXT NOT NULL);"
      "CREATE INDEX activations_by_start ON activations(start);",
      HashPlainKeys},
+    // 3: action revisions (the existing versions number from their rowid),
+    // the superseded versions kept for activations admitted before an
+    // update, and the counter that hands out revisions (never reused).
+    {"ALTER TABLE actions ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE actions SET revision = rowid;"
+     "CREATE TABLE superseded_actions(namespace TEXT NOT NULL, name TEXT NOT NULL, revision INTEGER NOT NULL,"
+     "  doc TEXT NOT NULL, PRIMARY KEY(namespace, name, revision));"
+     "CREATE TABLE sequences(name TEXT PRIMARY KEY NOT NULL, last INTEGER NOT NULL);"
+     "INSERT INTO sequences(name, last) SELECT 'action_revision', IFNULL(MAX(revision), 0) FROM actions;",
+     nullptr},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -578,18 +588,47 @@ class Store::Impl {
       int64_t u = v->to_number<int64_t>(ec);
       if (!ec) updated = u;
     }
+    const std::string& ns = action.namespace_;
+    const std::string& name = action.name;
+    std::string what = fmt::format("storing action {}/{}", ns, name);
     std::lock_guard<std::mutex> lock(db_mu_);
-    Use u(overwrite ? replace_action_ : insert_action_);
-    u.Text(1, action.namespace_).Text(2, action.name).Text(3, doc).Int(4, updated);
-    int rc = u.Step();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-      return Status::Error(Code::kAlreadyExists, Phase::kNone,
-                           fmt::format("action {}/{} already exists", action.namespace_, action.name));
-    }
-    if (rc != SQLITE_DONE) {
-      return SqlError(db_.get(), fmt::format("storing action {}/{}", action.namespace_, action.name));
-    }
-    return Status::Ok();
+    return InApiTransaction(what, [&]() -> Status {
+      int64_t revision = action.revision;
+      if (revision == 0) {
+        WOW_ASSIGN_OR_RETURN(revision, NextRevisionLocked());
+      } else {
+        // A revision the caller reserved; one it made up must not come again.
+        Use u(raise_revision_);
+        u.Int(1, revision);
+        if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), what);
+      }
+      if (overwrite) {
+        Use u(supersede_action_);
+        u.Text(1, ns).Text(2, name).Int(3, revision);
+        if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), what);
+      }
+      {
+        Use u(overwrite ? replace_action_ : insert_action_);
+        u.Text(1, ns).Text(2, name).Text(3, doc).Int(4, updated).Int(5, revision);
+        int rc = u.Step();
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+          return Status::Error(Code::kAlreadyExists, Phase::kNone,
+                               fmt::format("action {}/{} already exists", ns, name));
+        }
+        if (rc != SQLITE_DONE) return SqlError(db_.get(), what);
+      }
+      if (overwrite) {
+        Use u(prune_superseded_);
+        u.Text(1, ns).Text(2, name).Int(3, SqlCount(options_.superseded_versions_kept));
+        if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), what);
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<int64_t> NewActionRevision() {
+    std::lock_guard<std::mutex> lock(db_mu_);
+    return NextRevisionLocked();
   }
 
   Result<std::optional<StoredAction>> GetAction(const std::string& ns, const std::string& name) {
@@ -600,7 +639,20 @@ class Store::Impl {
     if (rc == SQLITE_DONE) return std::optional<StoredAction>();
     if (rc != SQLITE_ROW) return SqlError(db_.get(), fmt::format("reading action {}/{}", ns, name));
     WOW_ASSIGN_OR_RETURN(json::object doc, ParseObject(u.ColumnText(0), fmt::format("action {}/{}", ns, name)));
-    return std::optional<StoredAction>(StoredAction{ns, name, std::move(doc)});
+    return std::optional<StoredAction>(StoredAction{ns, name, std::move(doc), u.ColumnInt(1)});
+  }
+
+  Result<std::optional<StoredAction>> GetActionRevision(const std::string& ns, const std::string& name,
+                                                        int64_t revision) {
+    std::lock_guard<std::mutex> lock(db_mu_);
+    Use u(get_action_revision_);
+    u.Text(1, ns).Text(2, name).Int(3, revision);
+    int rc = u.Step();
+    std::string what = fmt::format("action {}/{} revision {}", ns, name, revision);
+    if (rc == SQLITE_DONE) return std::optional<StoredAction>();
+    if (rc != SQLITE_ROW) return SqlError(db_.get(), "reading " + what);
+    WOW_ASSIGN_OR_RETURN(json::object doc, ParseObject(u.ColumnText(0), what));
+    return std::optional<StoredAction>(StoredAction{ns, name, std::move(doc), revision});
   }
 
   Result<std::vector<StoredAction>> ListActions(const std::string& ns, size_t limit, size_t skip) {
@@ -613,18 +665,29 @@ class Store::Impl {
       std::string name(u.ColumnText(0));
       auto doc = ParseObject(u.ColumnText(1), "action");
       if (!doc.ok()) continue;  // a corrupt row is skipped, not fatal
-      out.push_back(StoredAction{ns, std::move(name), std::move(doc).value()});
+      out.push_back(StoredAction{ns, std::move(name), std::move(doc).value(), u.ColumnInt(2)});
     }
     if (rc != SQLITE_DONE) return SqlError(db_.get(), fmt::format("listing actions of {}", ns));
     return out;
   }
 
   Result<bool> DeleteAction(const std::string& ns, const std::string& name) {
+    std::string what = fmt::format("deleting action {}/{}", ns, name);
+    bool deleted = false;
     std::lock_guard<std::mutex> lock(db_mu_);
-    Use u(delete_action_);
-    u.Text(1, ns).Text(2, name);
-    if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), fmt::format("deleting action {}/{}", ns, name));
-    return sqlite3_changes(db_.get()) > 0;
+    WOW_RETURN_IF_ERROR(InApiTransaction(what, [&]() -> Status {
+      {
+        Use u(delete_action_);
+        u.Text(1, ns).Text(2, name);
+        if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), what);
+        deleted = sqlite3_changes(db_.get()) > 0;
+      }
+      Use u(delete_superseded_);
+      u.Text(1, ns).Text(2, name);
+      if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), what);
+      return Status::Ok();
+    }));
+    return deleted;
   }
 
   Result<size_t> CountActions(const std::string& ns) {
@@ -868,14 +931,34 @@ class Store::Impl {
         {get_subject_, db_.get(), "SELECT uuid, salt, key_hash, name, namespace FROM subjects WHERE uuid = ?1"},
         {list_subjects_, db_.get(), "SELECT uuid, name, namespace FROM subjects ORDER BY uuid"},
         {delete_other_subjects_, db_.get(), "DELETE FROM subjects WHERE namespace = ?1 AND uuid <> ?2"},
-        {insert_action_, db_.get(), "INSERT INTO actions(namespace, name, doc, updated) VALUES(?1, ?2, ?3, ?4)"},
+        {begin_, db_.get(), "BEGIN IMMEDIATE"},
+        {commit_, db_.get(), "COMMIT"},
+        {rollback_, db_.get(), "ROLLBACK"},
+        {next_revision_, db_.get(),
+         "UPDATE sequences SET last = last + 1 WHERE name = 'action_revision' RETURNING last"},
+        {raise_revision_, db_.get(), "UPDATE sequences SET last = MAX(last, ?1) WHERE name = 'action_revision'"},
+        {insert_action_, db_.get(),
+         "INSERT INTO actions(namespace, name, doc, updated, revision) VALUES(?1, ?2, ?3, ?4, ?5)"},
         {replace_action_, db_.get(),
-         "INSERT INTO actions(namespace, name, doc, updated) VALUES(?1, ?2, ?3, ?4) "
-         "ON CONFLICT(namespace, name) DO UPDATE SET doc = excluded.doc, updated = excluded.updated"},
-        {get_action_, db_.get(), "SELECT doc FROM actions WHERE namespace = ?1 AND name = ?2"},
+         "INSERT INTO actions(namespace, name, doc, updated, revision) VALUES(?1, ?2, ?3, ?4, ?5) "
+         "ON CONFLICT(namespace, name) DO UPDATE SET doc = excluded.doc, updated = excluded.updated, "
+         "revision = excluded.revision"},
+        {supersede_action_, db_.get(),
+         "INSERT OR REPLACE INTO superseded_actions(namespace, name, revision, doc) "
+         "SELECT namespace, name, revision, doc FROM actions WHERE namespace = ?1 AND name = ?2 AND revision <> ?3"},
+        // Keeps the ?3 latest.
+        {prune_superseded_, db_.get(),
+         "DELETE FROM superseded_actions WHERE namespace = ?1 AND name = ?2 AND revision NOT IN "
+         "(SELECT revision FROM superseded_actions WHERE namespace = ?1 AND name = ?2 "
+         "ORDER BY revision DESC LIMIT ?3)"},
+        {get_action_, db_.get(), "SELECT doc, revision FROM actions WHERE namespace = ?1 AND name = ?2"},
+        {get_action_revision_, db_.get(),
+         "SELECT doc FROM actions WHERE namespace = ?1 AND name = ?2 AND revision = ?3 UNION ALL "
+         "SELECT doc FROM superseded_actions WHERE namespace = ?1 AND name = ?2 AND revision = ?3 LIMIT 1"},
         {list_actions_, db_.get(),
-         "SELECT name, doc FROM actions WHERE namespace = ?1 ORDER BY name LIMIT ?2 OFFSET ?3"},
+         "SELECT name, doc, revision FROM actions WHERE namespace = ?1 ORDER BY name LIMIT ?2 OFFSET ?3"},
         {delete_action_, db_.get(), "DELETE FROM actions WHERE namespace = ?1 AND name = ?2"},
+        {delete_superseded_, db_.get(), "DELETE FROM superseded_actions WHERE namespace = ?1 AND name = ?2"},
         {count_actions_, db_.get(), "SELECT COUNT(*) FROM actions WHERE namespace = ?1"},
         {get_activation_, db_.get(), "SELECT doc FROM activations WHERE activation_id = ?1 AND namespace = ?2"},
         {list_activations_, db_.get(),
@@ -907,21 +990,40 @@ class Store::Impl {
   // Runs `body` in one write transaction on the writer's connection.
   template <typename F>
   Status InTransaction(std::string_view what, F&& body) {
+    return RunTransaction(wdb_.get(), w_begin_, w_commit_, w_rollback_, what, std::forward<F>(body));
+  }
+  // ... on the API's connection; db_mu_ held.
+  template <typename F>
+  Status InApiTransaction(std::string_view what, F&& body) {
+    return RunTransaction(db_.get(), begin_, commit_, rollback_, what, std::forward<F>(body));
+  }
+  template <typename F>
+  static Status RunTransaction(sqlite3* db, const Statement& begin, const Statement& commit, const Statement& rollback,
+                               std::string_view what, F&& body) {
     {
-      Use u(w_begin_);
-      if (u.Step() != SQLITE_DONE) return SqlError(wdb_.get(), fmt::format("starting {}", what));
+      Use u(begin);
+      if (u.Step() != SQLITE_DONE) return SqlError(db, fmt::format("starting {}", what));
     }
     Status st = body();
     if (st.ok()) {
-      Use u(w_commit_);
+      Use u(commit);
       if (u.Step() == SQLITE_DONE) return Status::Ok();
-      st = SqlError(wdb_.get(), fmt::format("committing {}", what));
+      st = SqlError(db, fmt::format("committing {}", what));
     }
-    if (!sqlite3_get_autocommit(wdb_.get())) {
-      Use u(w_rollback_);
+    if (!sqlite3_get_autocommit(db)) {
+      Use u(rollback);
       u.Step();
     }
     return st;
+  }
+
+  // The next action revision; db_mu_ held.
+  Result<int64_t> NextRevisionLocked() {
+    Use u(next_revision_);
+    if (u.Step() != SQLITE_ROW) return SqlError(db_.get(), "numbering an action revision");
+    int64_t revision = u.ColumnInt(0);
+    if (u.Step() != SQLITE_DONE) return SqlError(db_.get(), "numbering an action revision");
+    return revision;
   }
 
   // `rc` gets SQLite's answer.
@@ -1254,7 +1356,9 @@ class Store::Impl {
   std::mutex db_mu_;
   Connection db_;
   Statement put_subject_, get_subject_, list_subjects_, delete_other_subjects_;
-  Statement insert_action_, replace_action_, get_action_, list_actions_, delete_action_, count_actions_;
+  Statement begin_, commit_, rollback_, next_revision_, raise_revision_;
+  Statement insert_action_, replace_action_, supersede_action_, prune_superseded_, get_action_, get_action_revision_,
+      list_actions_, delete_action_, delete_superseded_, count_actions_;
   Statement get_activation_, list_activations_, list_activations_by_name_;
   // The writer's connection: Open, then only the writer thread.
   Connection wdb_;
@@ -1317,8 +1421,13 @@ Result<std::optional<Subject>> Store::Authenticate(const std::string& uuid, cons
 Result<std::vector<Subject>> Store::ListSubjects() { return impl_->ListSubjects(); }
 
 Status Store::PutAction(const StoredAction& action, bool overwrite) { return impl_->PutAction(action, overwrite); }
+Result<int64_t> Store::NewActionRevision() { return impl_->NewActionRevision(); }
 Result<std::optional<StoredAction>> Store::GetAction(const std::string& ns, const std::string& name) {
   return impl_->GetAction(ns, name);
+}
+Result<std::optional<StoredAction>> Store::GetActionRevision(const std::string& ns, const std::string& name,
+                                                             int64_t revision) {
+  return impl_->GetActionRevision(ns, name, revision);
 }
 Result<std::vector<StoredAction>> Store::ListActions(const std::string& ns, size_t limit, size_t skip) {
   return impl_->ListActions(ns, limit, skip);

@@ -40,6 +40,14 @@
 // committed records are deleted: an activation still running (accepted, not
 // completed) is in the journal, not in the database, and its record is
 // written when it completes.
+//
+// Action versions: every stored version of an action has a revision, a
+// number unique in the store that is never reused (not even after the
+// action is deleted and created again). When an update replaces a version,
+// the replaced one is kept in the same transaction, with its code, among the
+// action's last `superseded_versions_kept` superseded versions, so that an
+// activation admitted for it still loads exactly that code on a cold start
+// (GetActionRevision). Deleting the action deletes them too.
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -83,6 +91,12 @@ struct StoreOptions {
   // How often the writer prunes by age and count (it also prunes at once
   // after Open). Default 1 minute.
   std::chrono::milliseconds prune_interval{60'000};
+  // Superseded versions of each action kept with their code (the latest
+  // ones; older ones are deleted by the update that supersedes them), for
+  // activations admitted before an update that cold-start after it; 0 = none
+  // (such activations then fail, saying the action changed). Each may hold
+  // an action's whole code. Default 4.
+  size_t superseded_versions_kept = 4;
 };
 
 // A subject: the credential `uuid:key` and the namespace it owns. The store
@@ -102,6 +116,8 @@ struct StoredAction {
   std::string namespace_;
   std::string name;  // "name" or "package/name"
   boost::json::object doc;
+  // Names this version (see "Action versions" above); 0 = not (yet) stored.
+  int64_t revision = 0;
 };
 
 // Filters of GET /activations (OpenWhisk's query parameters).
@@ -135,12 +151,22 @@ class Store {
 
   // ---- actions (synchronous)
   // Inserts, or replaces when `overwrite`; kAlreadyExists when it exists and
-  // !overwrite. The caller sets the doc's version.
+  // !overwrite. The caller sets the doc's version, and the revision when it
+  // reserved one (NewActionRevision); revision 0 gets a new one. A replaced
+  // version is kept as superseded (see above), in the same transaction.
   Status PutAction(const StoredAction& action, bool overwrite);
+  // Reserves a revision for a PutAction to come (e.g. to name the version's
+  // container before it is stored). Never returned twice.
+  Result<int64_t> NewActionRevision();
+  // The current version, with its revision.
   Result<std::optional<StoredAction>> GetAction(const std::string& ns, const std::string& name);
+  // That exact version: the current one or a kept superseded one; nullopt
+  // when it is neither (superseded too long ago, or the action was deleted).
+  Result<std::optional<StoredAction>> GetActionRevision(const std::string& ns, const std::string& name,
+                                                        int64_t revision);
   // Sorted by name; `limit` 0 = all.
   Result<std::vector<StoredAction>> ListActions(const std::string& ns, size_t limit, size_t skip);
-  // False when there was none.
+  // False when there was none. Deletes its superseded versions too.
   Result<bool> DeleteAction(const std::string& ns, const std::string& name);
   Result<size_t> CountActions(const std::string& ns);
 

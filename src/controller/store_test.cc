@@ -273,6 +273,155 @@ TEST(StoreTest, InvalidInputIsRefused) {
   EXPECT_EQ(CommittedActivations(dir.path()), 0);
 }
 
+// ---- action versions
+
+StoredAction WithCode(StoredAction a, const std::string& code) {
+  a.doc["exec"].as_object()["code"] = code;
+  return a;
+}
+
+std::string CodeOf(const Result<std::optional<StoredAction>>& a) {
+  if (!a.ok() || !a->has_value()) return "<none>";
+  return std::string((*a)->doc.at("exec").at("code").as_string());
+}
+
+// Regression (issue 12, finding 10): an activation admitted for a version
+// cold-starts after an update; the store still has that version's code.
+TEST(StoreTest, SupersededVersionsAreKeptUpToTheCap) {
+  TempDir dir;
+  StoreOptions o = KeepAll();
+  o.superseded_versions_kept = 2;
+  auto store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  std::vector<int64_t> revisions;
+  for (int v = 1; v <= 4; ++v) {
+    auto a = WithCode(Action("guest", "a", fmt::format("0.0.{}", v)), fmt::format("code-{}", v));
+    ASSERT_TRUE(store->PutAction(a, /*overwrite=*/v > 1).ok()) << v;
+    auto got = store->GetAction("guest", "a");
+    ASSERT_TRUE(got.ok() && got->has_value());
+    revisions.push_back((*got)->revision);
+    if (v > 1) {
+      EXPECT_GT(revisions[v - 1], revisions[v - 2]) << "revisions grow";
+    }
+    // A neighbour's updates never touch these.
+    ASSERT_TRUE(store->PutAction(WithCode(Action("guest", "b", "0.0.1"), "b"), v > 1).ok());
+  }
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", revisions[3])), "code-4");  // current
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", revisions[2])), "code-3");
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", revisions[1])), "code-2");
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", revisions[0])), "<none>") << "past the cap";
+  auto old = store->GetActionRevision("guest", "a", revisions[2]);
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((*old)->doc.at("version"), "0.0.3");
+  EXPECT_EQ((*old)->revision, revisions[2]);
+  // Not another action's revision, nor another namespace's.
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "b", revisions[2])), "<none>");
+  EXPECT_EQ(CodeOf(store->GetActionRevision("other", "a", revisions[2])), "<none>");
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM superseded_actions WHERE name = 'a'"), 2);
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM superseded_actions WHERE name = 'b'"), 2);
+
+  // Kept across a restart; deleted with the action.
+  store.reset();
+  store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", revisions[2])), "code-3");
+  ASSERT_TRUE(*store->DeleteAction("guest", "a"));
+  for (int64_t r : revisions) EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", r)), "<none>") << r;
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM superseded_actions WHERE name = 'a'"), 0);
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM superseded_actions WHERE name = 'b'"), 2);
+
+  // 0 keeps none.
+  store.reset();
+  o.superseded_versions_kept = 0;
+  store = OpenStore(dir.path(), o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->PutAction(WithCode(Action("guest", "b", "0.0.2"), "b2"), true).ok());
+  EXPECT_EQ(SqlCount(dir.path(), "SELECT COUNT(*) FROM superseded_actions"), 0);
+}
+
+// Regression (issue 12, finding 10): delete + re-create starts again at
+// version 0.0.1, but never at a revision the deleted action had.
+TEST(StoreTest, RevisionsAreNeverReused) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  std::set<int64_t> seen;
+  auto put = [&](const std::string& code, bool overwrite) {
+    EXPECT_TRUE(store->PutAction(WithCode(Action("guest", "a", "0.0.1"), code), overwrite).ok());
+    auto got = store->GetAction("guest", "a");
+    EXPECT_TRUE(got.ok() && got->has_value());
+    int64_t r = got.ok() && got->has_value() ? (*got)->revision : 0;
+    EXPECT_GT(r, 0);
+    EXPECT_TRUE(seen.insert(r).second) << "revision " << r << " came twice";
+    return r;
+  };
+  int64_t first = put("one", false);
+  ASSERT_TRUE(*store->DeleteAction("guest", "a"));
+  int64_t second = put("two", false);
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", first)), "<none>") << "the deleted action's code";
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "a", second)), "two");
+  // Reserved ones are never handed out again either, also after a restart
+  // (the last revision was deleted: the counter, not the rows, remembers).
+  auto reserved = store->NewActionRevision();
+  ASSERT_TRUE(reserved.ok());
+  EXPECT_TRUE(seen.insert(*reserved).second);
+  ASSERT_TRUE(*store->DeleteAction("guest", "a"));
+  store.reset();
+  store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  put("three", false);
+  // A caller's revision is stored as given, and the counter moves past it.
+  auto a = WithCode(Action("guest", "a", "0.0.2"), "four");
+  a.revision = *reserved;
+  ASSERT_TRUE(store->PutAction(a, true).ok());
+  EXPECT_EQ(store->GetAction("guest", "a")->value().revision, *reserved);
+  a.revision = 1'000'000;
+  ASSERT_TRUE(store->PutAction(a, true).ok());
+  EXPECT_GT(*store->NewActionRevision(), 1'000'000);
+  auto listed = store->ListActions("guest", 0, 0);
+  ASSERT_TRUE(listed.ok() && listed->size() == 1u);
+  EXPECT_EQ((*listed)[0].revision, 1'000'000);
+}
+
+// A database of schema version 2 (no revisions) opens and keeps working.
+TEST(StoreTest, MigratesActionsOfSchemaVersion2) {
+  TempDir dir;
+  Sql(dir.path(),
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE subjects(uuid TEXT PRIMARY KEY NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL,"
+      "  name TEXT NOT NULL, namespace TEXT NOT NULL);"
+      "CREATE TABLE actions(namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
+      "  updated INTEGER NOT NULL, PRIMARY KEY(namespace, name));"
+      "CREATE TABLE activations(activation_id TEXT PRIMARY KEY NOT NULL, namespace TEXT NOT NULL,"
+      "  name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);"
+      "CREATE INDEX activations_by_namespace ON activations(namespace, start DESC, activation_id DESC);"
+      "CREATE INDEX activations_by_name ON activations(namespace, name, start DESC, activation_id DESC);"
+      "CREATE INDEX activations_by_start ON activations(start);"
+      "PRAGMA user_version = 2;");
+  for (const char* name : {"x", "y"}) {
+    Sql(dir.path(), fmt::format("INSERT INTO actions VALUES('guest', '{}', '{}', 1)", name,
+                                ToJson(WithCode(Action("guest", name, "0.0.3"), std::string("old-") + name).doc)));
+  }
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 3);
+  auto x = store->GetAction("guest", "x");
+  auto y = store->GetAction("guest", "y");
+  ASSERT_TRUE(x.ok() && x->has_value() && y.ok() && y->has_value());
+  EXPECT_GT((*x)->revision, 0);
+  EXPECT_GT((*y)->revision, 0);
+  EXPECT_NE((*x)->revision, (*y)->revision);
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "x", (*x)->revision)), "old-x");
+  // An update keeps the migrated version for its activations and numbers
+  // the new one past every existing revision.
+  ASSERT_TRUE(store->PutAction(WithCode(Action("guest", "x", "0.0.4"), "new-x"), true).ok());
+  auto updated = store->GetAction("guest", "x");
+  ASSERT_TRUE(updated.ok() && updated->has_value());
+  EXPECT_GT((*updated)->revision, std::max((*x)->revision, (*y)->revision));
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "x", (*x)->revision)), "old-x");
+  EXPECT_EQ(CodeOf(store->GetActionRevision("guest", "x", (*updated)->revision)), "new-x");
+}
+
 // ---- activations
 
 TEST(StoreTest, ActivationVisibleAtOnceThenCommitted) {
@@ -744,7 +893,7 @@ TEST(StoreTest, NewerSchemaOrNotADatabaseIsRefused) {
 TEST(StoreTest, SchemaHasTheIndexedColumns) {
   TempDir dir;
   ASSERT_TRUE(OpenStore(dir.path()));
-  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 2);
+  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 3);
   EXPECT_EQ(
       SqlCount(dir.path(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'activations_by_%'"),
       3);
@@ -863,7 +1012,7 @@ TEST(StoreTest, MigratesPlainKeysOfSchemaVersion1) {
 
   auto store = OpenStore(dir.path());
   ASSERT_TRUE(store);
-  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 2);
+  EXPECT_EQ(SqlCount(dir.path(), "PRAGMA user_version"), 3);
   auto found = store->Authenticate("uuid-old", key);
   ASSERT_TRUE(found.ok() && found->has_value()) << "the migrated credential does not work";
   EXPECT_EQ((*found)->namespace_, "guest");

@@ -592,6 +592,12 @@ void RestApi::Call::PutAction(const std::string& name) {
   doc["annotations"] = std::move(annotations);
   doc["limits"] = std::move(limits);
   doc["updated"] = NowMs();
+  // The version's revision names its container from the deploy on, so that
+  // no other code (an older version, a deleted action of the same name and
+  // version) ever shares it.
+  auto revision = api_.store_.NewActionRevision();
+  if (!revision.ok()) return Error(HttpStatus::internal_server_error, revision.status().message());
+  action.revision = *revision;
 
   // Deploy-time compilation: refuse code that cannot become an action, and
   // leave a warm container behind so the first invocation is warm. The
