@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--jobs", jobs, "modules run at once (default 1)");
   app.add_option("--save-dir", save_dir, "where diverging modules are written (default .)");
   app.add_option("--opt-level", opt_level, "the AoT engine's -O level (default 2, as in production)");
+  std::string cc = "cc";
+  app.add_option("--cc", cc, "the AoT engine's C compiler (default cc)");
   app.add_option("--deadline-ms", deadline_ms, "each instance's deadline; reaching it is inconclusive (default 2000)");
   app.add_option("--replay", replay,
                  "run one module (a .wasm file, or a seed's generated module) and print every engine's behaviour");
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   EngineOptions eo;
   eo.data_dir = data_dir;
   eo.opt_level = opt_level;
+  eo.cc = cc;
   DifferentialOptions dopt;
   dopt.deadline = std::chrono::milliseconds(deadline_ms);
   auto runner = DifferentialRunner::Create(engines, eo, dopt);

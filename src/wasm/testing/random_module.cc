@@ -105,6 +105,7 @@ class Generator {
   void FloatBinary(Func& f, T t, int depth);
   void Load(Func& f, T t, int depth);
   void Store(Func& f, int depth);
+  void ReadModifyWrite(Func& f, int depth);
   void Conversion(Func& f, T t, int depth);
   void Compare(Func& f, int depth);
   std::optional<uint32_t> LocalOf(Func& f, T t);
@@ -196,10 +197,39 @@ void Generator::Canonicalize(Func& f, T t) {
   f.code.Byte(0x1b);  // select: x when x == x
 }
 
-// An i32 address: mostly masked into the first page (in bounds), sometimes raw.
+// An i32 address: mostly masked into the first page (in bounds), or into the
+// first four (in bounds once memory grew), sometimes raw.
 void Generator::Address(Func& f, int depth) {
   Expr(f, T::kI32, depth);
-  if (!c_.Percent(10)) f.code.I32(c_.Percent(50) ? 0xfff8 : 0xffff).Byte(0x71);  // i32.and
+  static constexpr int32_t kMasks[] = {0xffff, 0xffff, 0xfff8, 0x3ffff};
+  if (!c_.Percent(10)) f.code.I32(kMasks[c_.Below(std::size(kMasks))]).Byte(0x71);  // i32.and
+}
+
+// mem[a] = mem[a] op value, with the address in an i32 local read twice: the
+// shape the AoT engine fuses into one read-modify-write instruction
+// (c_codegen.cc FuseReadModifyWrites), e.g. a sieve's `bits[i] |= m`.
+void Generator::ReadModifyWrite(Func& f, int depth) {
+  struct Op {
+    uint8_t load, store;
+    T value;
+    uint32_t align;
+  };
+  static constexpr Op kOps[] = {{0x28, 0x36, T::kI32, 2}, {0x29, 0x37, T::kI64, 3}, {0x2d, 0x3a, T::kI32, 0},
+                                {0x2f, 0x3b, T::kI32, 1}, {0x31, 0x3c, T::kI64, 0}, {0x35, 0x3e, T::kI64, 2}};
+  Op op = kOps[c_.Below(std::size(kOps))];
+  auto a = LocalOf(f, T::kI32);  // the i32 scratch local at least
+  Address(f, depth);
+  f.code.Set(*a);
+  uint32_t offset = c_.Percent(80) ? c_.Below(64) : static_cast<uint32_t>(c_.Bits(2));
+  uint32_t align = c_.Below(op.align + 1);
+  f.code.Get(*a).Get(*a).Mem(op.load, align, offset);
+  Expr(f, op.value, depth);
+  // add sub and or xor
+  static constexpr uint8_t kI32Ops[] = {0x6a, 0x6b, 0x71, 0x72, 0x73};
+  static constexpr uint8_t kI64Ops[] = {0x7c, 0x7d, 0x83, 0x84, 0x85};
+  uint32_t k = c_.Below(5);
+  f.code.Byte(op.value == T::kI32 ? kI32Ops[k] : kI64Ops[k]);
+  f.code.Mem(op.store, align, offset);
 }
 
 void Generator::IntBinary(Func& f, T t, int depth) {
@@ -460,8 +490,8 @@ void Generator::Statement(Func& f, int depth) {
         f.code.GlobalSet(kFirstUserGlobal + g);
       }
       return;
-    case 3:
-    case 4: return Store(f, e);
+    case 3: return Store(f, e);
+    case 4: return ReadModifyWrite(f, e);
     case 5:  // observe
       Expr(f, T::kI64, e);
       f.code.Byte(0x10).U32(kObserveFunc);

@@ -25,7 +25,8 @@ namespace wow::wasm::testing {
 // - 1 to kMaxFunctions functions of random signatures (params and at most one
 //   result of i32/i64/f32/f64) exported as "f0", "f1", ..., whose bodies use
 //   integer and float arithmetic (division and conversions that trap),
-//   loads and stores (mostly in bounds, some not), memory.grow/size/fill/copy,
+//   loads and stores (mostly in bounds, some not), read-modify-writes of one
+//   address (which the AoT engine fuses), memory.grow/size/fill/copy,
 //   blocks, loops, if/else, br_if, br_table, select, calls, call_indirect
 //   (some with a wrong signature or a null slot), unreachable and return;
 // - "dump", exported last, which stores every global into memory from
