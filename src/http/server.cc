@@ -410,8 +410,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::kHandling;
     SetDeadline(request_deadline_);
     uint64_t seq = ++seq_;
-    auto state =
-        std::make_shared<ResponderState>(core_->shared_from_this(), shared_from_this(), seq, std::move(header_context_));
+    auto state = std::make_shared<ResponderState>(core_->shared_from_this(), shared_from_this(), seq,
+                                                  std::move(header_context_));
     header_context_.reset();
     try {
       core_->handler(std::move(req), Responder(state));

@@ -878,9 +878,7 @@ TEST(HttpServer, KeptAliveConnectionWaitsTheIdleTimeoutForItsNextRequest) {
 }
 
 // Serves GET / on `conn` and says whether the answer came.
-bool Served(RawConn& conn) {
-  return conn.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") && conn.Read().has_value();
-}
+bool Served(RawConn& conn) { return conn.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") && conn.Read().has_value(); }
 
 TEST(HttpServer, MaxConnectionsPerAddressShedsThatAddresssExtraOnes) {
   auto server = MustStart({.max_connections_per_address = 2}, Echo);
