@@ -1,6 +1,7 @@
 // OpenWhisk's REST API in process (src/protocol/rest_api.h): every route, with valid, foreign and invalid Basic
 // auth, against a real store (SQLite in a temporary directory), invoker and executor (interpreter engine). Each
-// request passes the header check (auth and body limit before the body) and then the handler, as in `wow serve`.
+// request passes the header check (auth and body limit before the body) and then the handler with the check's
+// context, as in `wow serve`.
 // Input: up to four requests in fuzz_util.h's text format; the auth line is "valid" (the guest namespace's key),
 // "other" (another namespace's key), "none" (no header), or the raw Authorization value.
 #include <cstddef>
@@ -87,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (verdict.reject) continue;
     if (verdict.body_limit && request->body().size() > *verdict.body_limit) continue;  // the server answers 413
     wow::fuzz::Answer answer;
-    service->api->Handle(std::move(*request), answer.Responder());
+    service->api->Handle(std::move(*request), answer.Responder(std::move(verdict.context)));
     answer.Wait();
   }
   return 0;

@@ -3,6 +3,7 @@
 // from a readable text format (so the seed corpus in fuzz/corpus/ is plain text), and waiting for an answer.
 #include <stdlib.h>
 
+#include <any>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -97,12 +98,15 @@ inline std::optional<http::Request> ToHttpRequest(const TextRequest& t) {
 // Collects one answer, from any thread.
 class Answer {
  public:
-  http::Responder Responder() {
-    return http::Responder::Calling([this](http::Response&& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      response_ = std::move(r);
-      cv_.notify_all();
-    });
+  // `context`: the request's HeaderVerdict::context, as http::Server hands it to the handler.
+  http::Responder Responder(std::any context = {}) {
+    return http::Responder::Calling(
+        [this](http::Response&& r) {
+          std::lock_guard<std::mutex> lock(mu_);
+          response_ = std::move(r);
+          cv_.notify_all();
+        },
+        std::move(context));
   }
   // Waits for the answer; a handler that does not answer within `limit` is a hang: abort, so libFuzzer keeps the
   // input.

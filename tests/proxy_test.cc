@@ -874,6 +874,32 @@ TEST_F(ProxyTest, UnknownPathsAndMethods) {
   }
 }
 
+// The invoker is a proxy's one caller and may hold a connection per running activation: no per-address cap unless
+// --max-connections-per-address asks for one.
+TEST_F(ProxyTest, OneAddressMayHoldManyConnectionsUnlessCapped) {
+  START_PROXY();
+  std::vector<http::Client> clients;
+  for (int i = 0; i < 300; ++i) {  // above `wow serve`'s default cap of 256
+    auto client = http::Client::Connect(proxy().host(), proxy().port(), milliseconds(10'000));
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    auto res = client->Send(http::Verb::get, "/run");
+    ASSERT_TRUE(res.ok()) << "connection " << i << ": " << res.status().ToString();
+    EXPECT_EQ(res->result_int(), 405u);
+    clients.push_back(std::move(*client));
+  }
+  clients.clear();
+  START_PROXY({"--max-connections-per-address", "1"});
+  auto first = http::Client::Connect(proxy().host(), proxy().port(), milliseconds(10'000));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->Send(http::Verb::get, "/run").ok());
+  auto second = http::Client::Connect(proxy().host(), proxy().port(), milliseconds(10'000));
+  if (second.ok()) {  // connected by the kernel's backlog, then closed at accept
+    auto res = second->Send(http::Verb::get, "/run");
+    EXPECT_FALSE(res.ok()) << "a second connection from 127.0.0.1 was served: " << res->result_int();
+  }
+  EXPECT_TRUE(first->Send(http::Verb::get, "/run").ok());
+}
+
 // Each route's body limit is applied to the header, before any body byte: /run gets --run-body-limit-mb, unknown
 // routes 64 KiB, /init --body-limit-mb (the client half-closes after the header and still gets the 413).
 TEST_F(ProxyTest, BodyLimitsPerRouteAreCheckedBeforeTheBody) {

@@ -1146,6 +1146,38 @@ TEST(ServeUploadTest, UnauthenticatedUploadsDoNotGrowTheServer) {
   EXPECT_EQ(server->Stop(), 0) << server->Describe();
 }
 
+// --max-connections-per-address: an address's connections beyond it are closed at accept, and a freed place can
+// be taken again.
+TEST(ServeConnectionTest, OneAddressMayHoldOnlyItsShareOfConnections) {
+  TempDir data("wow-serve-connections");
+  auto server = Serve::Start({data.path(), {"--max-connections-per-address", "2"}});
+  ASSERT_NE(server, nullptr);
+  const uint16_t port = server->service().port();
+  auto connect_and_get = [&]() -> std::optional<http::Client> {
+    auto client = http::Client::Connect("127.0.0.1", port, milliseconds(10'000));
+    if (!client.ok()) return std::nullopt;  // the connection was closed at accept
+    auto res = client->Send(Verb::get, "/api/v1");
+    if (!res.ok()) return std::nullopt;
+    EXPECT_EQ(res->result_int(), 200u);
+    return std::move(*client);
+  };
+  std::vector<http::Client> held;
+  for (int i = 0; i < 2; ++i) {
+    auto client = connect_and_get();
+    ASSERT_TRUE(client) << "connection " << i << "\n" << server->Describe();
+    held.push_back(std::move(*client));
+  }
+  EXPECT_FALSE(connect_and_get()) << "a third connection from 127.0.0.1 was served";
+  held.pop_back();
+  std::optional<http::Client> again;  // once the server has seen the close
+  for (auto deadline = Clock::now() + milliseconds(10'000); !again && Clock::now() < deadline;) {
+    again = connect_and_get();
+    if (!again) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(again) << "a freed place was not given to a new connection";
+  EXPECT_EQ(server->Stop(), 0) << server->Describe();
+}
+
 // ---------------------------------------------------------------------------
 // Durability.
 

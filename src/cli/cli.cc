@@ -82,13 +82,19 @@ void AddHttpFlags(CLI::App* cmd, HttpFlags& flags) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--header-timeout-s", flags.header_timeout_s,
-                  "Seconds from a request's first byte to its header complete; then the connection closes (0: none)")
+                  "Seconds from a new connection's accept (a kept-alive one's next request's first byte) to the "
+                  "request's header complete; then the connection closes (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 86'400));
   cmd->add_option("--body-timeout-s", flags.body_timeout_s,
                   "Seconds from a request's header to its body complete; then 408 (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 86'400));
+  cmd->add_option("--max-connections-per-address", flags.max_connections_per_address,
+                  fmt::format("Connections one client address may hold at once; its further ones are closed at "
+                              "accept (0: no cap; default: {} for serve, 0 for executor and proxy)",
+                              http::ServerOptions{}.max_connections_per_address))
+      ->check(CLI::Range(0, 1'000'000));
 }
 
 void AddServiceFlags(CLI::App* cmd, ServiceFlags& flags) {

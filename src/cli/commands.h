@@ -62,10 +62,14 @@ struct HttpFlags {
   uint64_t max_buffered_mb = http::ServerOptions{}.max_buffered_body_bytes >> 20;
   uint64_t header_timeout_s = http::ServerOptions{}.header_timeout.count();
   uint64_t body_timeout_s = http::ServerOptions{}.body_timeout.count();
+  // Unset: the face's own, set in options before ApplyHttpFlags: ServerOptions' (256) for `serve`; none (0) for
+  // `executor` and `proxy`, whose one caller, the invoker, may hold a connection per running activation (their
+  // max_connections still bounds it).
+  std::optional<uint64_t> max_connections_per_address;
 };
 
-// Sets `options`' fields that HttpFlags hold; prints why and returns false when the budget is below
-// options.body_limit (set that first).
+// Sets `options`' fields that HttpFlags hold (max_connections_per_address only when given: set the face's default
+// first); prints why and returns false when the budget is below options.body_limit (set that first too).
 bool ApplyHttpFlags(const HttpFlags& flags, http::ServerOptions& options, const char* command);
 
 // `wow executor` and `wow proxy`: long-running HTTP faces of the executor.

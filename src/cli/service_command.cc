@@ -70,6 +70,7 @@ bool ApplyHttpFlags(const HttpFlags& flags, http::ServerOptions& options, const 
   options.max_buffered_body_bytes = flags.max_buffered_mb << 20;
   options.header_timeout = std::chrono::seconds(flags.header_timeout_s);
   options.body_timeout = std::chrono::seconds(flags.body_timeout_s);
+  if (flags.max_connections_per_address) options.max_connections_per_address = *flags.max_connections_per_address;
   if (options.max_buffered_body_bytes != 0 && options.max_buffered_body_bytes < options.body_limit) {
     fmt::print(stderr, "wow {}: --max-buffered-mb {} is below the largest request body ({} MiB)\n", command,
                flags.max_buffered_mb, (options.body_limit + (1 << 20) - 1) >> 20);
@@ -131,6 +132,7 @@ int RunService(const ServiceFlags& flags) {
   server_options.body_limit = flags.body_limit_mb << 20;
   const std::chrono::milliseconds grace(flags.shutdown_grace_ms);
   server_options.stop_grace = grace;  // running activations may still answer
+  server_options.max_connections_per_address = 0;  // one caller, the invoker: see HttpFlags
   if (!ApplyHttpFlags(flags.http, server_options, command)) return kExitUsage;
   http::Handler handler;
   if (proxy) {

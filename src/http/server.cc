@@ -106,7 +106,9 @@ class Connection;
 struct Core : std::enable_shared_from_this<Core> {
   Core(ServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)), ioc(options.threads) {}
 
-  void Register(const std::shared_ptr<Connection>& conn);
+  // Registers `conn` unless the server holds max_connections or its address max_connections_per_address; false
+  // (and nothing registered) then.
+  bool TryRegister(const std::shared_ptr<Connection>& conn);
   void Unregister(Connection* conn);
   std::vector<std::shared_ptr<Connection>> Snapshot();
 
@@ -132,6 +134,7 @@ struct Core : std::enable_shared_from_this<Core> {
   std::mutex mu;
   std::condition_variable drained;  // signalled when `connections` becomes empty
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  std::unordered_map<net::ip::address, size_t> connections_by_address;  // with a count above 0 only
 
   // Last, so it is destroyed first: destroying it destroys queued handlers, which may destroy connections, which
   // unregister themselves above.
@@ -142,28 +145,32 @@ struct Core : std::enable_shared_from_this<Core> {
 // posting to a stopped io_context only queues, which is harmless.
 class ResponderState {
  public:
-  ResponderState(std::shared_ptr<Core> core, std::shared_ptr<Connection> conn, uint64_t seq)
-      : core_(std::move(core)), conn_(std::move(conn)), seq_(seq) {}
+  ResponderState(std::shared_ptr<Core> core, std::shared_ptr<Connection> conn, uint64_t seq, std::any context)
+      : core_(std::move(core)), conn_(std::move(conn)), seq_(seq), context_(std::move(context)) {}
   // No connection: responses go to `sink` (Responder::Calling).
-  explicit ResponderState(std::function<void(Response&&)> sink) : seq_(0), sink_(std::move(sink)) {}
+  ResponderState(std::function<void(Response&&)> sink, std::any context)
+      : seq_(0), sink_(std::move(sink)), context_(std::move(context)) {}
   ~ResponderState();
 
   bool Claim() { return !done_.exchange(true, std::memory_order_acq_rel); }
   bool done() const { return done_.load(std::memory_order_acquire); }
   void Deliver(Response&& res);
+  const std::any& context() const { return context_; }
 
  private:
   std::shared_ptr<Core> core_;  // declared first: released last
   std::shared_ptr<Connection> conn_;
   const uint64_t seq_;
   std::function<void(Response&&)> sink_;  // set instead of core_ and conn_
+  const std::any context_;                // HeaderVerdict::context
   std::atomic<bool> done_{false};
 };
 
 // One TCP connection. Everything but deadline() runs on the connection's strand.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Core* core, Socket socket) : core_(core), socket_(std::move(socket)) {}
+  Connection(Core* core, Socket socket, net::ip::address peer)
+      : core_(core), socket_(std::move(socket)), peer_(peer), header_since_(NowNs()) {}
   ~Connection() {
     ReleaseBody();
     if (registered_) core_->Unregister(this);
@@ -172,6 +179,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const Strand& strand() { return socket_.get_executor(); }
   // Read by the sweeper on any thread; 0 means none.
   int64_t deadline() const { return deadline_.load(std::memory_order_relaxed); }
+  const net::ip::address& peer() const { return peer_; }
   void set_registered() { registered_ = true; }
 
   void Start() { StartRequest(); }
@@ -194,7 +202,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return SendError(bh::status::request_timeout, "the request body was not received within " +
                                                         std::to_string(core_->options.body_timeout.count()) + " s");
     }
-    Close();  // idle, half a header (header_timeout), or the request timeout while reading
+    Close();  // idle, nothing or half a header (header_timeout), or the request timeout while reading
   }
 
   // Server::Stop(): idle connections close now, busy ones after their current response.
@@ -217,7 +225,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class State {
-    kIdle,       // waiting for the first byte of a request (idle_timeout)
+    kIdle,       // waiting for the first byte of a request (idle_timeout; header_timeout for a new connection)
     kReading,    // reading a request (request_timeout from here to the response written)
     kHandling,   // the handler has the request
     kWriting,    // writing the response
@@ -235,13 +243,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(boost::none);
     parser_->eager(false);
     header_checked_ = false;
+    header_context_.reset();
     continue_sent_ = false;
     if (buffer_.size() > 0) {  // a pipelined request is already here
       BeginRequest(NowNs());
       return Parse();
     }
     state_ = State::kIdle;
-    SetDeadline(DeadlineAfter(NowNs(), core_->options.idle_timeout));
+    int64_t now = NowNs();
+    SetDeadline(Earliest(DeadlineAfter(now, core_->options.idle_timeout),
+                         header_since_ == 0 ? 0 : DeadlineAfter(header_since_, core_->options.header_timeout)));
     if (buffer_.capacity() > 4 * kReadSize) buffer_.shrink_to_fit();  // after a large request
     ReadSome();
   }
@@ -249,7 +260,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void BeginRequest(int64_t now) {
     state_ = State::kReading;
     request_deadline_ = DeadlineAfter(now, core_->options.request_timeout);
-    SetDeadline(Earliest(request_deadline_, DeadlineAfter(now, core_->options.header_timeout)));
+    int64_t header_start = header_since_ == 0 ? now : header_since_;
+    header_since_ = 0;  // the later requests' header_timeout starts at their first byte
+    SetDeadline(Earliest(request_deadline_, DeadlineAfter(header_start, core_->options.header_timeout)));
   }
 
   void ReadSome() {
@@ -324,6 +337,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return false;
       }
       if (verdict.body_limit) body_limit_ = std::min(body_limit_, *verdict.body_limit);
+      header_context_ = std::move(verdict.context);
     }
     if (parser_->is_done()) return true;  // no body
     if (auto length = parser_->content_length(); length && *length > body_limit_) {
@@ -396,7 +410,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::kHandling;
     SetDeadline(request_deadline_);
     uint64_t seq = ++seq_;
-    auto state = std::make_shared<ResponderState>(core_->shared_from_this(), shared_from_this(), seq);
+    auto state = std::make_shared<ResponderState>(core_->shared_from_this(), shared_from_this(), seq,
+                                                  std::move(header_context_));
+    header_context_.reset();
     try {
       core_->handler(std::move(req), Responder(state));
     } catch (...) {
@@ -487,6 +503,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Core* const core_;
   Socket socket_;
+  const net::ip::address peer_;  // counted in Core::connections_by_address while registered
   State state_ = State::kIdle;
   std::atomic<int64_t> deadline_{0};
   bool registered_ = false;
@@ -496,6 +513,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t body_limit_ = 0;       // the current request's, once its header is checked
   uint64_t charged_ = 0;          // body-budget bytes the current request holds
   int64_t request_deadline_ = 0;  // the current request's request_timeout; 0: none
+  // When the next request's header_timeout started: the accept for a new connection's first request; 0: at the
+  // request's first byte (a kept-alive connection waits idle_timeout for it).
+  int64_t header_since_;
+  std::any header_context_;  // the current request's HeaderVerdict::context
   bool continue_sent_ = false;
   uint64_t seq_ = 0;  // the request being handled; a Responder for another one is stale
   unsigned req_version_ = 11;
@@ -506,15 +527,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t linger_bytes_ = 0;
 };
 
-void Core::Register(const std::shared_ptr<Connection>& conn) {
+bool Core::TryRegister(const std::shared_ptr<Connection>& conn) {
   std::lock_guard lock(mu);
+  if (connections.size() >= options.max_connections) return false;
+  auto it = connections_by_address.find(conn->peer());
+  size_t from_peer = it == connections_by_address.end() ? 0 : it->second;
+  if (options.max_connections_per_address != 0 && from_peer >= options.max_connections_per_address) return false;
+  ++connections_by_address[conn->peer()];
   connections.emplace(conn.get(), conn);
   conn->set_registered();
+  return true;
 }
 
 void Core::Unregister(Connection* conn) {
   std::lock_guard lock(mu);
-  connections.erase(conn);
+  if (connections.erase(conn) == 0) return;
+  auto it = connections_by_address.find(conn->peer());
+  if (it != connections_by_address.end() && --it->second == 0) connections_by_address.erase(it);
   if (connections.empty()) drained.notify_all();
 }
 
@@ -559,11 +588,16 @@ void Responder::operator()(Response&& response) const {
   state_->Deliver(std::move(response));
 }
 
-Responder Responder::Calling(std::function<void(Response&&)> sink) {
-  return Responder(std::make_shared<detail::ResponderState>(std::move(sink)));
+Responder Responder::Calling(std::function<void(Response&&)> sink, std::any context) {
+  return Responder(std::make_shared<detail::ResponderState>(std::move(sink), std::move(context)));
 }
 
 bool Responder::responded() const { return state_ && state_->done(); }
+
+const std::any& Responder::context() const {
+  static const std::any kNone;
+  return state_ ? state_->context() : kNone;
+}
 
 class Server::Impl {
  public:
@@ -669,20 +703,18 @@ class Server::Impl {
       }
       return Accept();
     }
-    if (!core_->stopping.load()) {
-      bool full;
-      {
-        std::lock_guard lock(core_->mu);
-        full = core_->connections.size() >= core_->options.max_connections;
+    tcp::endpoint peer = socket.remote_endpoint(ec);  // fails when the client has already gone
+    if (!ec && !core_->stopping.load()) {
+      net::ip::address address = peer.address();
+      if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
       }
-      if (full) {
-        socket.close(ec);  // shed load at once rather than leave the client waiting
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        auto conn = std::make_shared<detail::Connection>(core_.get(), std::move(socket));
-        core_->Register(conn);
+      socket.set_option(tcp::no_delay(true), ec);
+      auto conn = std::make_shared<detail::Connection>(core_.get(), std::move(socket), address);
+      if (core_->TryRegister(conn)) {
         net::post(conn->strand(), [conn] { conn->Start(); });
       }
+      // else: dropping `conn` closes its socket at once: shed load rather than leave the client waiting
     }
     Accept();
   }

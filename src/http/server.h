@@ -3,6 +3,7 @@
 // A small HTTP/1.1 server on Boost.Beast. It knows nothing of Wasm: it parses requests, hands each one to a
 // Handler and writes back whatever the handler answers, with keep-alive, limits and timeouts.
 
+#include <any>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
@@ -30,6 +31,9 @@ struct HeaderVerdict {
   std::optional<Response> reject;
   // The largest body this request may have; it can only lower ServerOptions::body_limit. Unset: body_limit.
   std::optional<uint64_t> body_limit;
+  // What the check learned (its route, the authenticated principal), handed to the Handler of the same request as
+  // Responder::context(), so that the handler need not parse or authenticate again. Dropped with a rejection.
+  std::any context;
 };
 
 // Called once per request when its header is complete (method, target and fields; the body is still empty), on the
@@ -45,9 +49,12 @@ struct ServerOptions {
   // The largest request body (default 64 MiB); a HeaderCheck may lower it per request. A Content-Length above it
   // is answered 413 before any body byte is read; a chunked body is cut off with 413 when it grows past it.
   uint64_t body_limit = 64ull << 20;
-  std::chrono::seconds idle_timeout{60};  // keep-alive connection waiting for a request; 0: none
-  // From a request's first byte to its header complete (default 10 s); 0: none. A client that sends half a header
-  // is disconnected then.
+  // A kept-alive connection waiting for the first byte of its next request (default 60 s); 0: none. A new
+  // connection has header_timeout instead (or this, when it is shorter).
+  std::chrono::seconds idle_timeout{60};
+  // A connection's first request: from the accept to its header complete; every later request on a kept-alive
+  // connection: from its first byte to its header complete (default 10 s); 0: none. A client that connects and
+  // sends nothing, or half a header, is disconnected then.
   std::chrono::seconds header_timeout{10};
   // From a request's header complete to its body complete (default 60 s); 0: none. Answered 408, then closed.
   std::chrono::seconds body_timeout{60};
@@ -55,7 +62,11 @@ struct ServerOptions {
   // disconnected; a handler that has not answered by then gets its client a 503 JSON error (its late answer is
   // dropped).
   std::chrono::seconds request_timeout{300};
-  size_t max_connections = 10000;              // beyond it, new connections are closed at once
+  size_t max_connections = 10000;  // beyond it, new connections are closed at once
+  // Connections one client address may hold at once (default 256; 0: no cap beyond max_connections); beyond it,
+  // that address's new connections are closed at once, like those beyond max_connections. An IPv4-mapped IPv6
+  // address counts as its IPv4 address. Behind a reverse proxy every client has the proxy's address.
+  size_t max_connections_per_address = 256;
   std::chrono::milliseconds stop_grace{5000};  // Stop(): how long in-flight requests may still finish
   // Request-body bytes all connections together may hold (default 256 MiB; 0: no budget): a request's declared
   // Content-Length is reserved when its header is accepted, a chunked body as it grows, and both are released when
@@ -80,10 +91,13 @@ class Responder {
   // A responder with no connection, for handlers driven in process (the fuzz targets under fuzz/): the first call
   // hands the response to `sink` on the calling thread; when the last copy is destroyed without a call, `sink` gets
   // the same 500 a client would.
-  static Responder Calling(std::function<void(Response&&)> sink);
+  // `context` is what context() returns, as a HeaderVerdict's would be.
+  static Responder Calling(std::function<void(Response&&)> sink, std::any context = {});
   void operator()(Response&& response) const;
   // True once some copy has been called.
   bool responded() const;
+  // The HeaderVerdict::context the HeaderCheck gave this request; empty without one.
+  const std::any& context() const;
 
  private:
   std::shared_ptr<detail::ResponderState> state_;

@@ -30,8 +30,15 @@ using Clock = std::chrono::steady_clock;
 // A raw client socket with a receive timeout, to send arbitrary bytes and to watch the server close.
 class RawConn {
  public:
-  explicit RawConn(uint16_t port, std::chrono::milliseconds timeout = 5s) {
+  // `source`: the local IPv4 address to connect from (any loopback address; 0: the kernel's choice).
+  explicit RawConn(uint16_t port, std::chrono::milliseconds timeout = 5s, in_addr_t source = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source != 0) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      local.sin_addr.s_addr = htonl(source);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -746,6 +753,29 @@ TEST(HttpServer, HeaderCheckSetsTheBodyLimitPerRequest) {
   }
 }
 
+TEST(HttpServer, HeaderCheckContextReachesTheHandlerOfThatRequest) {
+  ServerOptions options;
+  options.header_check = [](const Request& header) {
+    HeaderVerdict verdict;
+    if (header.target() != "/none") verdict.context = "checked " + std::string(header.target());
+    return verdict;
+  };
+  auto server = MustStart(std::move(options), [](Request&& req, Responder respond) {
+    const auto* context = std::any_cast<std::string>(&respond.context());
+    respond(TextResponse(req, HttpStatus::ok, context ? *context : "<none>"));
+  });
+  ASSERT_TRUE(server);
+  auto client = Client::Connect("127.0.0.1", server->port(), 5s);
+  ASSERT_TRUE(client.ok());
+  for (std::string target : {"/a", "/none", "/b"}) {  // one connection: nothing carries over to the next request
+    auto res = client->Send(Verb::get, target);
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    EXPECT_EQ(res->body(), target == "/none" ? "<none>" : "checked " + target);
+  }
+  EXPECT_FALSE(Responder::Calling([](Response&&) {}).context().has_value());
+  EXPECT_EQ(std::any_cast<int>(Responder::Calling([](Response&&) {}, 7).context()), 7);
+}
+
 TEST(HttpServer, ThrowingHeaderCheckGets500) {
   auto server =
       MustStart({.header_check = [](const Request&) -> HeaderVerdict { throw std::runtime_error("x"); }}, Echo);
@@ -821,6 +851,64 @@ TEST(HttpServer, HalfSentHeaderIsDroppedAfterTheHeaderTimeout) {
   auto waited = Clock::now() - start;
   EXPECT_GE(waited, 900ms);
   EXPECT_LT(waited, 8s);
+}
+
+// Regression: a new connection waited idle_timeout (60 s) for its first byte, so a client could hold connections
+// for a minute each by opening them and sending nothing.
+TEST(HttpServer, SilentNewConnectionIsDroppedAfterTheHeaderTimeout) {
+  auto server = MustStart({.idle_timeout = 60s, .header_timeout = 1s}, Echo);
+  ASSERT_TRUE(server);
+  auto start = Clock::now();
+  RawConn conn(server->port(), 30s);
+  ASSERT_TRUE(conn.connected());
+  EXPECT_TRUE(conn.WaitClosed()) << "not closed within 30 s";
+  EXPECT_GE(Clock::now() - start, 900ms);
+}
+
+// After a response, a kept-alive connection waits idle_timeout (not header_timeout) for its next request.
+TEST(HttpServer, KeptAliveConnectionWaitsTheIdleTimeoutForItsNextRequest) {
+  auto server = MustStart({.idle_timeout = 3s, .header_timeout = 1s}, Echo);
+  ASSERT_TRUE(server);
+  RawConn conn(server->port(), 30s);
+  ASSERT_TRUE(conn.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(conn.Read());
+  auto start = Clock::now();
+  EXPECT_TRUE(conn.WaitClosed());
+  EXPECT_GE(Clock::now() - start, 2900ms);
+}
+
+// Serves GET / on `conn` and says whether the answer came.
+bool Served(RawConn& conn) { return conn.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") && conn.Read().has_value(); }
+
+TEST(HttpServer, MaxConnectionsPerAddressShedsThatAddresssExtraOnes) {
+  auto server = MustStart({.max_connections_per_address = 2}, Echo);
+  ASSERT_TRUE(server);
+  std::vector<std::unique_ptr<RawConn>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<RawConn>(server->port(), 10s));
+    ASSERT_TRUE(Served(*held.back())) << "connection " << i;
+  }
+  RawConn extra(server->port(), 10s);
+  ASSERT_TRUE(extra.connected());  // by the kernel's backlog; the server closes it at accept
+  EXPECT_TRUE(extra.WaitClosed());
+  for (auto& conn : held) EXPECT_TRUE(Served(*conn));  // the held ones are unaffected
+
+  // Another loopback address has its own count.
+  RawConn other(server->port(), 10s, INADDR_LOOPBACK + 1);  // 127.0.0.2
+  if (other.connected()) EXPECT_TRUE(Served(other));
+
+  // A closed connection frees its place (once the server has seen the close).
+  held.pop_back();
+  bool served = false;
+  for (auto deadline = Clock::now() + 10s; !served && Clock::now() < deadline;) {
+    held.push_back(std::make_unique<RawConn>(server->port(), 10s));
+    served = Served(*held.back());
+    if (!served) {
+      held.pop_back();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST(HttpServer, SlowBodyGets408AfterTheBodyTimeout) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <any>
 #include <boost/url.hpp>
 #include <cctype>
 #include <charconv>
@@ -125,11 +126,26 @@ json::object WithoutCode(json::object doc) {
 
 }  // namespace
 
-// One request: its parsed target, auth and the answer helpers.
+// What RestApi::CheckHeader learns of a request: its target, parsed, and its principal. Immutable once made; it
+// travels to Handle as the HeaderVerdict's context, so each request is parsed and authenticated once.
+struct RestApi::Target {
+  bool valid_url = false;  // the request target is a URL path (origin form)
+  // The decoded path segments after /api/v1; unset: the path is not under /api/v1.
+  std::optional<std::vector<std::string>> segments;
+  std::map<std::string, std::string> query;
+  // Set for every route that needs authentication (NeedsAuth): the request had a valid credential.
+  std::optional<controller::Subject> subject;
+};
+
+// One request: its checked target and the answer helpers.
 class RestApi::Call : public std::enable_shared_from_this<RestApi::Call> {
  public:
-  Call(RestApi& api, http::Request&& request, http::Responder respond)
-      : api_(api), request_(std::move(request)), respond_(std::move(respond)), txid_(TransactionId()) {}
+  Call(RestApi& api, http::Request&& request, http::Responder respond, std::shared_ptr<const Target> target)
+      : api_(api),
+        request_(std::move(request)),
+        respond_(std::move(respond)),
+        txid_(TransactionId()),
+        target_(std::move(target)) {}
 
   void Reply(HttpStatus status, std::string json_body, bool with_activation_header = false,
              const std::string& activation_id = "") {
@@ -143,10 +159,11 @@ class RestApi::Call : public std::enable_shared_from_this<RestApi::Call> {
   void Run();
 
  private:
-  bool Authenticate();
+  // The principal; only for routes that need authentication (NeedsAuth), which the header check guarantees.
+  const controller::Subject& subject() const { return *target_->subject; }
   std::optional<std::string> Query(std::string_view key) const {
-    auto it = query_.find(std::string(key));
-    if (it == query_.end()) return std::nullopt;
+    auto it = target_->query.find(std::string(key));
+    if (it == target_->query.end()) return std::nullopt;
     return it->second;
   }
   bool QueryFlag(std::string_view key) const {
@@ -167,9 +184,7 @@ class RestApi::Call : public std::enable_shared_from_this<RestApi::Call> {
   http::Request request_;
   http::Responder respond_;
   std::string txid_;
-  std::vector<std::string> segments_;  // decoded path segments after /api/v1
-  std::map<std::string, std::string> query_;
-  controller::Subject subject_;
+  const std::shared_ptr<const Target> target_;
   std::string ns_;  // the resolved namespace
 };
 
@@ -277,7 +292,14 @@ std::shared_ptr<RestApi::UpdateToken> RestApi::BeginUpdate(const std::string& ke
 }
 
 void RestApi::Handle(http::Request&& request, http::Responder respond) {
-  auto call = std::make_shared<Call>(*this, std::move(request), std::move(respond));
+  std::shared_ptr<const Target> target;
+  if (const auto* checked = std::any_cast<std::shared_ptr<const Target>>(&respond.context())) target = *checked;
+  if (target == nullptr) {  // driven without the header check (in process): the same rules, on the whole request
+    http::HeaderVerdict verdict = Check(request, request.body().size());
+    if (verdict.reject) return respond(std::move(*verdict.reject));
+    target = std::any_cast<std::shared_ptr<const Target>>(std::move(verdict.context));
+  }
+  auto call = std::make_shared<Call>(*this, std::move(request), std::move(respond), std::move(target));
   call->Run();
 }
 
@@ -311,80 +333,80 @@ std::optional<std::string> RestApi::Authenticate(std::string_view header, contro
   return "The supplied authentication is invalid";
 }
 
-bool RestApi::Call::Authenticate() {
-  auto error = api_.Authenticate(request_[boost::beast::http::field::authorization], &subject_);
-  if (error) Error(HttpStatus::unauthorized, *error);
-  return !error;
+http::HeaderVerdict RestApi::CheckHeader(const http::Request& header) {
+  return Check(header, ParseUint(header[boost::beast::http::field::content_length]));
 }
 
-http::HeaderVerdict RestApi::CheckHeader(const http::Request& header) {
+http::HeaderVerdict RestApi::Check(const http::Request& request, std::optional<uint64_t> body_bytes) {
   http::HeaderVerdict verdict;
   auto reject = [&](HttpStatus status, std::string_view message) {
     std::string txid = TransactionId();
-    verdict.reject = ApiReply(header, status, ApiError(message, txid), txid);
+    verdict.reject = ApiReply(request, status, ApiError(message, txid), txid);
     return verdict;
   };
+  auto target = std::make_shared<Target>();
+  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(request.target());
+  if (url) {
+    target->valid_url = true;
+    for (auto param : url->params()) target->query[std::string(param.key)] = std::string(param.value);
+    target->segments = ApiSegments(*url);
+  }
   uint64_t limit = options_.max_other_body_bytes;
   std::string what;
-  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(header.target());
-  std::optional<std::vector<std::string>> segments;
-  if (url) segments = ApiSegments(*url);
-  if (segments && NeedsAuth(*segments)) {
+  if (target->segments && NeedsAuth(*target->segments)) {
     controller::Subject subject;
-    if (auto error = Authenticate(header[boost::beast::http::field::authorization], &subject)) {
+    if (auto error = Authenticate(request[boost::beast::http::field::authorization], &subject)) {
       return reject(HttpStatus::unauthorized, *error);
     }
-    if (IsActionPath(*segments) && header.method() == http::Verb::put) {
+    target->subject = std::move(subject);
+    if (IsActionPath(*target->segments) && request.method() == http::Verb::put) {
       limit = options_.max_code_bytes + options_.max_action_overhead_bytes;
       what = fmt::format(" for an action (its code may have {} bytes)", options_.max_code_bytes);
-    } else if (IsActionPath(*segments) && header.method() == http::Verb::post) {
+    } else if (IsActionPath(*target->segments) && request.method() == http::Verb::post) {
       limit = options_.max_params_bytes;
       what = " for the parameters of an invocation";
     }
   }
   // Unauthenticated routes (the description, 404s) and malformed targets get the small limit; the handler answers.
   // (A chunked body is cut off by the server at the same limit.)
-  auto length = ParseUint(header[boost::beast::http::field::content_length]);
-  if (length && *length > limit) {
+  if (body_bytes && *body_bytes > limit) {
     return reject(
         HttpStatus::payload_too_large,
-        fmt::format("The request content is {} bytes, more than the allowed {} bytes{}.", *length, limit, what));
+        fmt::format("The request content is {} bytes, more than the allowed {} bytes{}.", *body_bytes, limit, what));
   }
   verdict.body_limit = limit;
+  verdict.context = std::shared_ptr<const Target>(std::move(target));
   return verdict;
 }
 
 void RestApi::Call::Run() {
-  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(request_.target());
-  if (!url) return Error(HttpStatus::bad_request, "The request target is not a valid URL path.");
-  for (auto param : url->params()) query_[std::string(param.key)] = std::string(param.value);
+  if (!target_->valid_url) return Error(HttpStatus::bad_request, "The request target is not a valid URL path.");
   // /api/v1/...
-  auto segments = ApiSegments(*url);
-  if (!segments) return Error(HttpStatus::not_found, kNotFound);
-  segments_ = std::move(*segments);
-  if (!NeedsAuth(segments_)) {
+  if (!target_->segments) return Error(HttpStatus::not_found, kNotFound);
+  const std::vector<std::string>& segments = *target_->segments;
+  if (!NeedsAuth(segments)) {
     json::object info;
     info["description"] = "OpenWhisk-compatible API of wow serve";
     info["api_paths"] = json::array{"/api/v1"};
     return ReplyJson(HttpStatus::ok, info);
   }
-  if (!Authenticate()) return;
-  if (segments_[0] != "namespaces") return Error(HttpStatus::not_found, kNotFound);
-  if (segments_.size() == 1) {
+  // From here on every route needs authentication: the check answered 401 to a request without a valid credential.
+  if (segments[0] != "namespaces") return Error(HttpStatus::not_found, kNotFound);
+  if (segments.size() == 1) {
     if (request_.method() != http::Verb::get) return Error(HttpStatus::method_not_allowed, "Use GET.");
     return ListNamespaces();
   }
-  const std::string& ns = segments_[1];
-  if (ns != "_" && ns != subject_.namespace_) {
+  const std::string& ns = segments[1];
+  if (ns != "_" && ns != subject().namespace_) {
     return Error(HttpStatus::forbidden,
                  fmt::format("The supplied authentication is not authorized to access '{}'.", ns));
   }
-  ns_ = subject_.namespace_;
-  if (segments_.size() < 3) return Error(HttpStatus::not_found, kNotFound);
-  const std::string& collection = segments_[2];
+  ns_ = subject().namespace_;
+  if (segments.size() < 3) return Error(HttpStatus::not_found, kNotFound);
+  const std::string& collection = segments[2];
   // The entity name: the rest of the path ("pkg/name" for an action in a package).
   std::string name;
-  for (size_t i = 3; i < segments_.size(); ++i) name += (name.empty() ? "" : "/") + segments_[i];
+  for (size_t i = 3; i < segments.size(); ++i) name += (name.empty() ? "" : "/") + segments[i];
   auto verb = request_.method();
 
   if (collection == "actions") {
@@ -403,10 +425,10 @@ void RestApi::Call::Run() {
   }
   if (collection == "activations") {
     if (verb != http::Verb::get) return Error(HttpStatus::method_not_allowed, "Use GET.");
-    if (segments_.size() == 3) return ListActivations();
-    if (segments_.size() == 4) return GetActivation(segments_[3], "");
-    if (segments_.size() == 5 && (segments_[4] == "logs" || segments_[4] == "result")) {
-      return GetActivation(segments_[3], segments_[4]);
+    if (segments.size() == 3) return ListActivations();
+    if (segments.size() == 4) return GetActivation(segments[3], "");
+    if (segments.size() == 5 && (segments[4] == "logs" || segments[4] == "result")) {
+      return GetActivation(segments[3], segments[4]);
     }
     return Error(HttpStatus::not_found, kNotFound);
   }
@@ -417,7 +439,7 @@ void RestApi::Call::Run() {
   Error(HttpStatus::not_found, kNotFound);
 }
 
-void RestApi::Call::ListNamespaces() { ReplyJson(HttpStatus::ok, json::array{json::value(subject_.namespace_)}); }
+void RestApi::Call::ListNamespaces() { ReplyJson(HttpStatus::ok, json::array{json::value(subject().namespace_)}); }
 
 void RestApi::Call::ListActions() {
   size_t limit = 30, skip = 0;
@@ -479,11 +501,7 @@ void RestApi::Call::PutAction(const std::string& name) {
     }
     start = end + 1;
   }
-  if (request_.body().size() > api_.options_.max_code_bytes + (1u << 20)) {
-    return Error(HttpStatus::payload_too_large,
-                 fmt::format("The request content was malformed: the action is larger than {} bytes.",
-                             api_.options_.max_code_bytes));
-  }
+  // The body's size is within the header check's limit for an action.
   auto parsed = ParseJson(request_.body());
   if (!parsed.ok() || !parsed->is_object()) {
     return Error(HttpStatus::bad_request, "The request content was malformed: the body must be a JSON object.");
@@ -630,11 +648,7 @@ void RestApi::Call::DeleteAction(const std::string& name) {
 }
 
 void RestApi::Call::InvokeAction(const std::string& name) {
-  if (request_.body().size() > api_.options_.max_params_bytes) {
-    return Error(HttpStatus::payload_too_large,
-                 fmt::format("The request content is {} bytes, more than the allowed {} bytes.", request_.body().size(),
-                             api_.options_.max_params_bytes));
-  }
+  // The body's size is within the header check's limit for the parameters of an invocation.
   json::object params;
   if (!request_.body().empty()) {
     auto parsed = ParseJson(request_.body());
@@ -666,7 +680,7 @@ void RestApi::Call::InvokeAction(const std::string& name) {
     }
   }
   inv.params_json = ToJson(params);
-  inv.subject = subject_.name;
+  inv.subject = subject().name;
   inv.activation_id = controller::Invoker::NewActivationId();
   inv.api_host = api_.options_.api_host;
   std::string id = inv.activation_id;

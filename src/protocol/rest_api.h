@@ -41,18 +41,24 @@ class RestApi {
   RestApi(controller::Store& store, controller::Invoker& invoker, RestApiOptions options);
   ~RestApi();
 
-  // An http::Handler.
+  // An http::Handler. It routes with what CheckHeader learned of the request (the respond's context(), as
+  // http::Server hands it over with header_check set); without that, it runs the same check on the whole request
+  // first (with the body's size for the Content-Length).
   void Handle(http::Request&& request, http::Responder respond);
 
   // An http::HeaderCheck, run before any body byte is read: every /api/v1 route that needs authentication is
   // answered 401 without valid Basic auth, and each route gets its body limit (action PUT: max_code_bytes +
   // max_action_overhead_bytes; invocation: max_params_bytes; others: max_other_body_bytes), with a 413 when the
-  // Content-Length says more.
+  // Content-Length says more. The parsed target and the principal go to Handle as the verdict's context.
   http::HeaderVerdict CheckHeader(const http::Request& header);
 
   class Call;
 
  private:
+  struct Target;  // what CheckHeader learned, for Handle
+  // CheckHeader's rules, with the body's size taken as `body_bytes` (unset: unknown, e.g. chunked).
+  http::HeaderVerdict Check(const http::Request& request, std::optional<uint64_t> body_bytes);
+
   // Runs `fn` at `when` on the API's timer thread (blocking waits), unless
   // cancelled first with the returned key.
   using TimerKey = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
