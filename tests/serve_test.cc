@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "common/files.h"
 #include "serve_fixture.h"
 #include "wasm/testing/module_generator.h"
 
@@ -436,6 +437,10 @@ TEST_F(ServeTest, LogsLimitIsEnforced) {
 // at deploy with the limit, and the server keeps serving.
 TEST_F(ServeTest, RefusesModulesOverTheStructuralLimits) {
   const std::vector<uint8_t> nested = wasm::testing::NestedBlocksModule(20000);
+  // 80 bytes on which wabt's binary reader asserted (found by wow_difftest).
+  auto reader_assert = ReadFile(std::filesystem::path(WOW_SOURCE_DIR) /
+                                "fuzz/corpus/fuzz_module/crash-wabt-reader-init-expr.wasm");
+  ASSERT_TRUE(reader_assert.ok()) << reader_assert.status().ToString();
   struct Case {
     const char* what;
     json::object exec;
@@ -447,6 +452,9 @@ TEST_F(ServeTest, RefusesModulesOverTheStructuralLimits) {
        "function 0 nests blocks 20000 deep; at most 1024 are allowed"},
       {"100,000 nested blocks in text", WatExec(wasm::testing::NestedBlocksText(100000, true)),
        "the WebAssembly text nests 100002 deep"},
+      {"a block in a global's initialiser",
+       {{"kind", "wasm"}, {"code", Base64Encode(*reader_assert)}, {"binary", true}},
+       "the initialiser of global 5 is not a constant expression"},
   };
   for (auto& c : cases) {
     ApiReply r = server().CreateAction("too-deep", c.exec);

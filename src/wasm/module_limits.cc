@@ -383,13 +383,44 @@ class Scanner {
     uint64_t index;
   };
 
-  // A constant expression (global initialiser, segment offset or element).
-  // Its depth is checked even when it cannot be decoded to its end: wabt
-  // would have built the nesting before the bytes it cannot read either.
+  // A constant expression (global initialiser, segment offset or element):
+  // one constant instruction and `end`, all that the enabled features allow
+  // (extended-const is off). Anything else is refused here, before wabt's
+  // reader: it reads an initialiser up to an `end` even past its section and
+  // asserts on some such sequences (a `block` in a global's initialiser,
+  // ended inside the next section, aborted the process; wow_difftest found
+  // it), where its validator would only have refused the module.
   bool ConstExpr(Reader& r, Where where) {
-    uint32_t depth = 0;
-    const bool ended = WalkExpr(r, depth) == Walked::kEnd;
-    return Depth(depth, where) && ended;
+    uint8_t op;
+    if (!r.Byte(op)) return false;
+    bool ok;
+    switch (op) {
+      case 0x41: ok = r.SkipSleb(5); break;   // i32.const
+      case 0x42: ok = r.SkipSleb(10); break;  // i64.const
+      case 0x43: ok = r.Skip(4); break;       // f32.const
+      case 0x44: ok = r.Skip(8); break;       // f64.const
+      case 0x23:                              // global.get
+      case 0xd2:                              // ref.func
+        ok = r.SkipU32();
+        break;
+      case 0xd0: ok = r.SkipSleb(5); break;  // ref.null heap type
+      default: return NotConstant(where, op);
+    }
+    uint8_t end;
+    if (!ok || !r.Byte(end)) return false;
+    return end == 0x0b || NotConstant(where, end);
+  }
+
+  // Always false; sets status_ when checking limits.
+  bool NotConstant(Where where, uint8_t op) {
+    if (limits_ != nullptr) {
+      status_ = Status::Error(
+          Code::kInvalidModule, Phase::kValidation,
+          fmt::format("{} {} is not a constant expression (opcode {:#04x}): it may hold one i32/i64/f32/f64.const, "
+                      "global.get, ref.null or ref.func, then end",
+                      where.what, where.index, op));
+    }
+    return false;
   }
 
   bool Depth(uint32_t depth, Where where) {

@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("--deadline-ms", deadline_ms, "each instance's deadline; reaching it is inconclusive (default 2000)");
   app.add_option("--replay", replay,
                  "run one module (a .wasm file, or a seed's generated module) and print every engine's behaviour");
+  std::string write_to;
+  app.add_option("--write", write_to, "with --replay: also write the module to this file");
+  bool verbose = false;
+  app.add_flag("--verbose", verbose, "print each module before running it (finds the one that ended the process)");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::string> engines = AvailableEngines();
@@ -102,9 +106,25 @@ int main(int argc, char** argv) {
   }
 
   if (!replay.empty()) {
-    bool is_seed = replay.find_first_not_of("0123456789") == std::string::npos;
-    auto wasm = is_seed ? RandomModule(EntropyFromSeed(std::stoull(replay))) : ReadFile(replay);
+    // A file, a seed ("1678") or a seed's mutant ("1678:0").
+    std::vector<uint8_t> wasm;
+    if (replay.find_first_not_of("0123456789:") == std::string::npos) {
+      uint64_t s = std::stoull(replay);
+      const std::vector<uint8_t> generated = RandomModule(EntropyFromSeed(s));
+      wasm = generated;
+      if (size_t colon = replay.find(':'); colon != std::string::npos) {
+        std::mt19937_64 rng(s);  // as the run made mutant 0, 1, ...
+        for (unsigned long m = 0; m <= std::stoul(replay.substr(colon + 1)); m++) wasm = Mutate(generated, rng);
+      }
+    } else {
+      wasm = ReadFile(replay);
+    }
     std::cout << wasm.size() << " bytes\n";
+    if (!write_to.empty()) {
+      std::ofstream(write_to, std::ios::binary)
+          .write(reinterpret_cast<const char*>(wasm.data()), static_cast<std::streamsize>(wasm.size()));
+      std::cout << "written to " << write_to << std::endl;
+    }
     DifferentialOutcome out = (*runner)->Run(wasm);
     for (const auto& b : out.behaviours) {
       std::cout << b.engine << ": " << (b.loaded ? "loaded" : "not loaded: " + b.load_error)
@@ -132,6 +152,7 @@ int main(int argc, char** argv) {
     for (uint64_t i; (i = next.fetch_add(1)) < modules;) {
       uint64_t s = seed + i;
       std::vector<uint8_t> wasm = RandomModule(EntropyFromSeed(s));
+      if (verbose) std::cout << "module " << s << std::endl;
       DifferentialOutcome out = (*runner)->Run(wasm);
       counts.generated++;
       std::string name = fmt::format("module-{}", s);
@@ -146,6 +167,7 @@ int main(int argc, char** argv) {
       std::mt19937_64 rng(s);
       for (unsigned m = 0; m < mutants; m++) {
         std::vector<uint8_t> mutant = Mutate(wasm, rng);
+        if (verbose) std::cout << "module " << s << " mutant " << m << std::endl;
         DifferentialOutcome mo = (*runner)->Run(mutant);
         counts.mutants++;
         counts.mutants_valid += mo.valid;
