@@ -191,7 +191,7 @@ void AddIntervals(StepLoad& load, const std::vector<LoadInterval>& during) {
   load.ours_mean = static_cast<double>(ours) * scale;
 }
 
-boost::json::value ToJson(const StepLoad& load, double threshold) {
+boost::json::value StepLoadJson(const StepLoad& load, double threshold) {
   boost::json::object o;
   o["quiet"] = IsQuiet(load, threshold);
   o["quiet_threshold_cores"] = threshold;

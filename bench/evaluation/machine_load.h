@@ -136,7 +136,7 @@ bool IsQuiet(const StepLoad& load, double threshold = kQuietOthersCores);
 // Aggregates the intervals of a step (empty: zeros).
 void AddIntervals(StepLoad& load, const std::vector<LoadInterval>& during);
 
-boost::json::value ToJson(const StepLoad& load, double threshold = kQuietOthersCores);
+boost::json::value StepLoadJson(const StepLoad& load, double threshold = kQuietOthersCores);
 
 // ---- sampling /proc ----------------------------------------------------------------
 

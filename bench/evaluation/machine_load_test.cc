@@ -217,7 +217,7 @@ TEST(MachineLoadTest, JsonHasEveryFigureOrTheError) {
                 .others_max = 1.2,
                 .ours_mean = 1.1,
                 .samples = 12};
-  auto o = ToJson(load).as_object();
+  auto o = StepLoadJson(load).as_object();
   EXPECT_EQ(o.at("quiet").as_bool(), false);
   EXPECT_DOUBLE_EQ(o.at("quiet_threshold_cores").as_double(), kQuietOthersCores);
   EXPECT_DOUBLE_EQ(o.at("load1_before").as_double(), 0.4);
@@ -227,7 +227,7 @@ TEST(MachineLoadTest, JsonHasEveryFigureOrTheError) {
   EXPECT_EQ(o.at("samples").as_int64(), 12);
   StepLoad bad;
   bad.error = "no /proc";
-  auto e = ToJson(bad).as_object();
+  auto e = StepLoadJson(bad).as_object();
   EXPECT_EQ(e.at("error").as_string(), "no /proc");
   EXPECT_FALSE(e.contains("others_mean_cores"));
 }
