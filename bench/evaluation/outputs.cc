@@ -326,6 +326,8 @@ std::string LoadWarning(const RunInfo& info, const Results& results) {
 
 std::string LoadMarkdown(const RunInfo& info, const Results& results) {
   if (results.load.empty()) return {};
+  int cores = 0;
+  for (const auto& e : results.load) cores = std::max(cores, e.load.cores);
   std::string md = fmt::format(
       "## Machine load\n\n"
       "Per experiment step: the 1-minute load average when it began (it still counts the previous step's own "
@@ -334,7 +336,7 @@ std::string LoadMarkdown(const RunInfo& info, const Results& results) {
       "/proc/stat minus the CPU of the harness's process tree, the platform it started and the private "
       "dockerd's shims and containers), and the experiment's own CPU for scale. A step is quiet when others "
       "took at most {} cores before and on average during it.\n\n",
-      results.load.front().load.cores, Cores(info.quiet_others_cores));
+      cores, Cores(info.quiet_others_cores));
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : results.load) {
     const StepLoad& l = e.load;
