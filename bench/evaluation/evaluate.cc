@@ -29,6 +29,9 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_stop{false};
 
+// --wait-quiet's cap: an hour per step.
+constexpr int kMaxWaitQuietSeconds = 3600;
+
 void OnSignal(int) { g_stop.store(true); }
 
 // What a command prints on stdout, or "".
@@ -72,6 +75,7 @@ struct Flags {
   uint64_t seed = 1;
   bool keep_work = false;
   bool list_engines = false;
+  int wait_quiet_seconds = 0;
 };
 
 bool Wants(const Flags& f, std::string_view experiment) {
@@ -90,6 +94,7 @@ int Run(const Flags& flags, const std::string& command) {
   }
   env.seed = flags.seed;
   env.stop = &g_stop;
+  env.load.wait_quiet = std::chrono::seconds(flags.wait_quiet_seconds);
   env.artifacts = {flags.wow, flags.proxy, flags.examples, fs::path(flags.examples) / "native"};
   for (const fs::path& needed :
        {env.artifacts.wow, env.artifacts.proxy, env.artifacts.Wasm("hash"), env.artifacts.Native("hash")}) {
@@ -127,6 +132,7 @@ int Run(const Flags& flags, const std::string& command) {
   info.machine = MachineInfo::Collect();
   info.profile = env.profile.name;
   info.command = command;
+  info.quiet_others_cores = env.load.quiet_others_cores;
   info.versions.emplace_back("wow", FirstLineOf({env.artifacts.wow.string(), "--version"}));
   info.versions.emplace_back("C compiler (cc)", FirstLineOf({"/usr/bin/cc", "--version"}));
   if (!engines->empty()) {
@@ -155,6 +161,7 @@ int Run(const Flags& flags, const std::string& command) {
       dockerd = std::move(daemon).value();
       env.docker = std::make_shared<DockerApi>(dockerd->socket_path());
       env.cgroup_parent = dockerd->cgroup_parent();
+      env.load.markers = {dockerd->root_dir().string() + "/"};  // its containerd shims, not our descendants
       env.docker_image = "wow-bench/action-proxy:latest";
       info.versions.emplace_back("Docker Engine (dockerd)", dockerd->version());
       fs::create_directories(work.path() / "image");
@@ -239,6 +246,12 @@ int main(int argc, char** argv) {
   app.add_option("--examples", flags.examples, "directory with <name>.wasm and native/<name>");
   app.add_option("--seed", flags.seed, "seed of the workload generators");
   app.add_flag("--keep-work", flags.keep_work, "keep the scratch directory (logs of every service and proxy)");
+  app.add_option("--wait-quiet", flags.wait_quiet_seconds,
+                 fmt::format("before each experiment step, wait up to SECONDS (at most {}) for a quiet machine "
+                             "(other processes using at most {:.0f}% of one core over 1 s); default 0: measure and "
+                             "report the load, never wait",
+                             kMaxWaitQuietSeconds, kQuietOthersCores * 100))
+      ->check(CLI::Range(0, kMaxWaitQuietSeconds));
   app.add_flag("--list-engines", flags.list_engines,
                "print the engines --engines all means for --wow (one per line) and exit");
   CLI11_PARSE(app, argc, argv);

@@ -64,6 +64,28 @@ Invocation Timed(Platform& platform, Clock::time_point origin, const std::string
   return inv;
 }
 
+// Measures the machine's load around one step, from its construction (after
+// the window before it) to its end of scope, into `results.load`.
+class StepLoadRecorder {
+ public:
+  StepLoadRecorder(const Environment& env, Results& results, std::string experiment, std::optional<PlatformId> platform)
+      : results_(results),
+        experiment_(std::move(experiment)),
+        platform_(std::move(platform)),
+        monitor_(env.load, env.stop, [&env](std::string_view note) {
+          if (env.progress != nullptr) env.progress->Note(note);
+        }) {}
+  ~StepLoadRecorder() { results_.load.push_back({experiment_, platform_, monitor_.Finish()}); }
+  StepLoadRecorder(const StepLoadRecorder&) = delete;
+  StepLoadRecorder& operator=(const StepLoadRecorder&) = delete;
+
+ private:
+  Results& results_;
+  std::string experiment_;
+  std::optional<PlatformId> platform_;
+  LoadMonitor monitor_;
+};
+
 // Counts failed invocations into one note per experiment and platform.
 void NoteFailures(Results& results, const std::string& what, const PlatformId& id,
                   const std::vector<Invocation>& invs) {
@@ -327,6 +349,7 @@ void RunColdStart(const Environment& env, Results& results) {
   for (const PlatformId& id : env.platforms) {
     env.progress->Begin("cold start · " + PlatformName(id), "round",
                         static_cast<int64_t>(p.cold_levels.size()) * p.cold_rounds);
+    StepLoadRecorder load(env, results, "cold start", id);
     // wow serve has no "remove idle containers" call: a keep-alive of 0
     // unloads every action as its activation ends. The pools remove theirs
     // between rounds.
@@ -379,6 +402,7 @@ void RunThroughput(const Environment& env, Workload workload, Results& results) 
     std::string tag = "throughput-" + WorkloadSlug(workload);
     env.progress->Begin("throughput " + WorkloadSlug(workload) + " · " + PlatformName(id), "clients",
                         p.rising.max_clients);
+    StepLoadRecorder load(env, results, "throughput " + WorkloadSlug(workload), id);
     auto platform = Prepare(env, id, tag, {}, actions, results);
     if (!platform) continue;
     // One warm container per action, as on a platform that has served it before.
@@ -440,6 +464,7 @@ void RunSkewed(const Environment& env, Results& results) {
 
   for (const PlatformId& id : env.platforms) {
     env.progress->Begin("skewed workload · " + PlatformName(id), "s", static_cast<int64_t>(p.skew_seconds));
+    StepLoadRecorder load(env, results, "skewed workload", id);
     auto platform = Prepare(env, id, "skewed", {.keep_alive = p.skew_keep_alive}, actions, results);
     if (!platform) continue;
     platform->DropIdle();  // every platform starts with nothing warm (wow serve loads at deploy time)
@@ -474,6 +499,7 @@ void RunMemory(const Environment& env, Results& results) {
   const int k = env.profile.memory_containers;
   for (const PlatformId& id : env.platforms) {
     env.progress->Begin("memory per warm container · " + PlatformName(id), "modules", std::size(kMemoryModules));
+    StepLoadRecorder load(env, results, "memory per warm container", id);
     for (const char* module : kMemoryModules) {
       if (env.stopping()) break;
       std::vector<ActionSpec> actions;
@@ -583,6 +609,7 @@ void RunCpuSpeed(const Environment& env, Results& results) {
     total += static_cast<int64_t>(c.cases.size()) * c.runs;
   }
   env.progress->Begin("CPU speed · Wasm (" + engine_list + ") vs native, outside any platform", "runs", total);
+  StepLoadRecorder load(env, results, "CPU speed", std::nullopt);
   Workspace ws{env.work / "cpu", env.aot_cache};
   std::error_code ec;
   fs::create_directories(ws.dir, ec);
@@ -690,6 +717,7 @@ void RunDeploy(const Environment& env, Results& results) {
     int64_t total = 0;
     for (size_t bytes : p.deploy_sizes) total += DeploySamples(p, id.engine, bytes);
     env.progress->Begin("deploy to first result · " + PlatformName(id), "samples", total);
+    StepLoadRecorder load(env, results, "deploy to first result", id);
     size_t failed = 0;
     std::string first_error;
     for (size_t si = 0; si < p.deploy_sizes.size() && !env.stopping(); ++si) {

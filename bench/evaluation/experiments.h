@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "machine_load.h"
 #include "platform.h"
 #include "report.h"
 #include "stats.h"
@@ -130,6 +131,9 @@ struct Environment {
   Progress* progress = nullptr;
   uint64_t seed = 1;
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM: experiments end early
+  // How the machine's load is measured around each step (`--wait-quiet`;
+  // the private dockerd's root as a marker of its shims).
+  LoadMonitorOptions load;
   bool stopping() const { return stop != nullptr && stop->load(); }
 };
 
@@ -206,6 +210,13 @@ struct DeploySample {
 // "2 KB", "100 KB", "1 MB": a deploy size class as the outputs name it.
 std::string SizeLabel(size_t bytes);
 
+// The machine around one experiment step: one experiment on one platform.
+struct ExperimentLoad {
+  std::string experiment;              // "cold start", "throughput hash", ... as the progress line names it
+  std::optional<PlatformId> platform;  // none: the CPU-speed experiment (outside any platform)
+  StepLoad load;
+};
+
 struct Results {
   std::vector<ColdSample> cold;
   std::vector<ThroughputRun> throughput;
@@ -213,12 +224,15 @@ struct Results {
   std::vector<MemoryRow> memory;
   std::vector<CpuRow> cpu;
   std::vector<DeploySample> deploy;
-  std::vector<std::string> notes;  // what was skipped or failed, in words
+  std::vector<ExperimentLoad> load;  // one per step, in the order they ran
+  std::vector<std::string> notes;    // what was skipped or failed, in words
 };
 
 // Each runs its experiment on every platform of `env` and appends to
 // `results` (a platform that fails adds a note and is skipped). The
-// progress display gets one step per platform.
+// progress display gets one step per platform, and `results.load` the
+// machine's load around each step (env.load; the step starts after the
+// window before it, and after --wait-quiet's wait).
 void RunColdStart(const Environment& env, Results& results);
 void RunThroughput(const Environment& env, Workload workload, Results& results);
 void RunSkewed(const Environment& env, Results& results);

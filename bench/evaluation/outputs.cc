@@ -288,6 +288,74 @@ std::string DeployMarkdown(const RunInfo& info, const Results& results, const Co
   return md;
 }
 
+// ---- machine load ------------------------------------------------------------------------
+
+std::string LoadPlatformName(const ExperimentLoad& e) {
+  return e.platform ? PlatformName(*e.platform) : "(outside any platform)";
+}
+
+std::string Cores(double cores) { return fmt::format("{:.2f}", cores); }
+
+// The warning at the top of summary.md: empty when every step was measured and quiet.
+std::string LoadWarning(const RunInfo& info, const Results& results) {
+  size_t loud = 0, unmeasured = 0;
+  std::string first_error;
+  for (const auto& e : results.load) {
+    if (!e.load.measured()) {
+      if (unmeasured++ == 0) first_error = e.load.error;
+    } else if (!IsQuiet(e.load, info.quiet_others_cores)) {
+      ++loud;
+    }
+  }
+  std::string md;
+  if (loud > 0) {
+    md += fmt::format(
+        "> **Warning: the machine was not quiet** during {} of {} experiment steps (\"no\" in the last column of "
+        "\"Machine load\" below): other processes took more than {} cores ({:.0f}% of one core) on average while "
+        "the step ran, or in the second before it. The figures of those steps are lower and noisier than on a "
+        "quiet machine, for every platform alike; do not read them as a regression. Run again on a quiet "
+        "machine, or with `--wait-quiet SECONDS`.\n\n",
+        loud, results.load.size(), Cores(info.quiet_others_cores), info.quiet_others_cores * 100);
+  }
+  if (unmeasured > 0) {
+    md += fmt::format("> Note: the machine's load could not be measured for {} of {} experiment steps ({}).\n\n",
+                      unmeasured, results.load.size(), first_error);
+  }
+  return md;
+}
+
+std::string LoadMarkdown(const RunInfo& info, const Results& results) {
+  if (results.load.empty()) return {};
+  int cores = 0;
+  for (const auto& e : results.load) cores = std::max(cores, e.load.cores);
+  std::string md = fmt::format(
+      "## Machine load\n\n"
+      "Per experiment step: the 1-minute load average when it began (it still counts the previous step's own "
+      "load, so it is not judged), the CPU other processes took in the second before the step and while it ran "
+      "(mean over the step, and the busiest 1 s sample), in cores of {} (CPU seconds per second: busy time in "
+      "/proc/stat minus the CPU of the harness's process tree, the platform it started and the private "
+      "dockerd's shims and containers), and the experiment's own CPU for scale. A step is quiet when others "
+      "took at most {} cores before and on average during it.\n\n",
+      cores, Cores(info.quiet_others_cores));
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : results.load) {
+    const StepLoad& l = e.load;
+    if (!l.measured()) {
+      rows.push_back({e.experiment, LoadPlatformName(e), "-", "-", "-", "-", "-", "not measured: " + l.error});
+      continue;
+    }
+    rows.push_back({e.experiment, LoadPlatformName(e), fmt::format("{:.2f}", l.load1_before), Cores(l.others_before),
+                    Cores(l.others_mean) + " / " + Cores(l.others_max), Cores(l.ours_mean),
+                    l.waited_seconds > 0 ? fmt::format("{:.0f} s", l.waited_seconds) : "-",
+                    IsQuiet(l, info.quiet_others_cores) ? "yes" : "**no**"});
+  }
+  md += MarkdownTable({"experiment", "platform", "load avg before", "others before", "others during (mean / max)",
+                       "ours (mean)", "waited", "quiet"},
+                      rows) +
+        "\n";
+  return md;
+}
+
 json::object InvocationJson(const Invocation& inv) {
   json::object o{{"ok", inv.ok},           {"cold", inv.cold},       {"latency_ms", inv.latency_ms},
                  {"wait_ms", inv.wait_ms}, {"init_ms", inv.init_ms}, {"start_s", inv.start_s},
@@ -356,6 +424,7 @@ struct Writer {
 std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
   std::string md = fmt::format("# wow vs Docker: the paper's evaluation ({} profile)\n\n", info.profile);
   md += "Measured " + info.machine.date_utc + fmt::format(" in {:.0f} s with `{}`.\n\n", info.seconds, info.command);
+  md += LoadWarning(info, results);
   md += info.machine.ToMarkdown() + "\n";
   if (!info.versions.empty()) {
     std::vector<std::vector<std::string>> rows;
@@ -559,6 +628,8 @@ std::string SummaryMarkdown(const RunInfo& info, const Results& results) {
 
   // Deploy.
   if (!results.deploy.empty()) md += DeployMarkdown(info, results, cold);
+
+  md += LoadMarkdown(info, results);
 
   if (!results.notes.empty()) {
     md += "## Notes\n\n";
@@ -775,6 +846,21 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
     if (!plot.series.empty()) w.Plot(plot);
   }
 
+  // Machine load around each step.
+  if (!results.load.empty()) {
+    std::vector<CsvRow> rows;
+    for (const auto& e : results.load) {
+      const StepLoad& l = e.load;
+      rows.push_back({e.experiment, e.platform ? PlatformName(*e.platform) : std::string(),
+                      IsQuiet(l, info.quiet_others_cores) ? 1 : 0, l.cores, l.load1_before, l.others_before,
+                      l.others_mean, l.others_max, l.ours_mean, l.samples, l.waited_seconds, l.error});
+    }
+    w.Csv("machine_load.csv",
+          {"experiment", "platform", "quiet", "cores", "load1_before", "others_before_cores", "others_mean_cores",
+           "others_max_cores", "ours_mean_cores", "samples", "waited_s", "error"},
+          rows);
+  }
+
   // Everything as JSON.
   {
     json::object doc;
@@ -865,6 +951,14 @@ Status WriteOutputs(const fs::path& out, const RunInfo& info, const Results& res
       deploy.push_back(std::move(o));
     }
     doc["deploy"] = std::move(deploy);
+    json::array load;
+    for (const auto& e : results.load) {
+      json::object o = StepLoadJson(e.load, info.quiet_others_cores).as_object();
+      o["experiment"] = e.experiment;
+      if (e.platform) o["platform"] = PlatformName(*e.platform);
+      load.push_back(std::move(o));
+    }
+    doc["machine_load"] = std::move(load);
     json::array notes;
     for (const auto& n : results.notes) notes.push_back(json::value(n));
     doc["notes"] = std::move(notes);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "experiments.h"
+#include "machine_load.h"
 #include "report.h"
 
 namespace wow::bench::eval {
@@ -23,6 +24,7 @@ struct RunInfo {
   std::vector<PlatformId> platforms;                            // those that ran
   std::vector<std::pair<PlatformId, std::string>> hash_params;  // hash's params on each platform (interp's differ)
   double seconds = 0;                                           // the run's wall time
+  double quiet_others_cores = kQuietOthersCores;                // machine_load.h: a step's quiet threshold
 };
 
 // The files written, relative to `out`, in `written`. Plots that cannot be

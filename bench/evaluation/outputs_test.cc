@@ -925,3 +925,115 @@ TEST_F(WriteOutputsTest, EngineRunsWriteFilesPerEngineAndTheDeployExperiment) {
 
 }  // namespace
 }  // namespace wow::bench::eval
+
+// ---- machine load ---------------------------------------------------------------------------
+
+namespace wow::bench::eval {
+namespace {
+
+const char* kLoadHeading = "## Machine load";
+const char* kLoadWarning = "**Warning: the machine was not quiet**";
+
+StepLoad Quiet() {
+  StepLoad l;
+  l.cores = 2;
+  l.load1_before = 0.3;
+  l.others_before = 0.02;
+  l.others_mean = 0.04;
+  l.others_max = 0.25;
+  l.ours_mean = 1.9;
+  l.samples = 20;
+  return l;
+}
+
+Results WithLoad() {
+  Results r = FullResults();
+  StepLoad loud = Quiet();
+  loud.load1_before = 2.4;
+  loud.others_mean = 0.93;
+  loud.others_max = 1.41;
+  loud.waited_seconds = 30;
+  StepLoad unmeasured;
+  unmeasured.error = "cannot open /proc/stat: No such file or directory";
+  r.load = {{"cold start", PlatformId(PlatformKind::kDocker), Quiet()},
+            {"throughput hash", PlatformId(PlatformKind::kWowServe), loud},
+            {"CPU speed", std::nullopt, unmeasured}};
+  return r;
+}
+
+TEST(SummaryMarkdownTest, MachineLoadHasALinePerStepAndSaysWhichWereNotQuiet) {
+  const std::string md = SummaryMarkdown(Info(kAllFour), WithLoad());
+  const Table t = TableAfter(md, kLoadHeading);
+  ASSERT_EQ(t.rows.size(), 3u) << md;
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "load avg before"), "0.30");
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "others before"), "0.02");
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "others during (mean / max)"), "0.04 / 0.25");
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "ours (mean)"), "1.90");
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "waited"), "-");
+  EXPECT_EQ(t.Cell({"cold start", "Docker"}, "quiet"), "yes");
+  EXPECT_EQ(t.Cell({"throughput hash", "wow serve"}, "others during (mean / max)"), "0.93 / 1.41");
+  EXPECT_EQ(t.Cell({"throughput hash", "wow serve"}, "waited"), "30 s");
+  EXPECT_EQ(t.Cell({"throughput hash", "wow serve"}, "quiet"), "**no**");
+  EXPECT_EQ(t.Cell({"CPU speed", "(outside any platform)"}, "quiet"),
+            "not measured: cannot open /proc/stat: No such file or directory");
+}
+
+TEST(SummaryMarkdownTest, AStepThatWasNotQuietPutsAWarningAtTheTop) {
+  const std::string md = SummaryMarkdown(Info(kAllFour), WithLoad());
+  const size_t warning = md.find(kLoadWarning);
+  ASSERT_NE(warning, std::string::npos) << md;
+  EXPECT_LT(warning, md.find("bench-host")) << "the warning comes before the machine and every table";
+  EXPECT_NE(md.find("during 1 of 3 experiment steps"), std::string::npos) << md;
+  EXPECT_NE(md.find("more than 0.10 cores (10% of one core)"), std::string::npos) << md;
+  EXPECT_NE(md.find("could not be measured for 1 of 3 experiment steps"), std::string::npos) << md;
+}
+
+TEST(SummaryMarkdownTest, QuietStepsGiveNoWarning) {
+  Results r = FullResults();
+  r.load = {{"cold start", PlatformId(PlatformKind::kDocker), Quiet()},
+            {"skewed workload", PlatformId(PlatformKind::kProcess), Quiet()}};
+  const std::string md = SummaryMarkdown(Info(kAllFour), r);
+  EXPECT_EQ(md.find(kLoadWarning), std::string::npos) << md;
+  EXPECT_EQ(md.find("could not be measured"), std::string::npos) << md;
+  EXPECT_EQ(TableAfter(md, kLoadHeading).rows.size(), 2u);
+  // A stricter threshold than the default makes the same steps loud.
+  RunInfo strict = Info(kAllFour);
+  strict.quiet_others_cores = 0.03;
+  EXPECT_NE(SummaryMarkdown(strict, r).find(kLoadWarning), std::string::npos);
+}
+
+TEST(SummaryMarkdownTest, NoLoadFiguresNoLoadSection) {
+  const std::string md = SummaryMarkdown(Info(kAllFour), FullResults());
+  EXPECT_EQ(md.find(kLoadHeading), std::string::npos);
+  EXPECT_EQ(md.find(kLoadWarning), std::string::npos);
+}
+
+TEST_F(WriteOutputsTest, MachineLoadGoesToItsCsvAndResultsJson) {
+  const Results r = WithLoad();
+  (void)Write(Info(kAllFour), r);  // the figures are another test's
+  ExpectCsv("machine_load.csv",
+            "experiment,platform,quiet,cores,load1_before,others_before_cores,others_mean_cores,others_max_cores,"
+            "ours_mean_cores,samples,waited_s,error",
+            3);
+  Result<std::string> csv = ReadFile(dir_.path() / "machine_load.csv");
+  ASSERT_TRUE(csv.ok());
+  EXPECT_NE(csv->find("\nthroughput hash,wow serve,0,2,2.4,0.02,0.93,1.41,1.9,20,30,\n"), std::string::npos) << *csv;
+  Result<std::string> text = ReadFile(dir_.path() / "results.json");
+  ASSERT_TRUE(text.ok());
+  boost::system::error_code ec;
+  json::value doc = json::parse(*text, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const json::array& load = doc.at("machine_load").as_array();
+  ASSERT_EQ(load.size(), 3u);
+  EXPECT_EQ(load[0].at("experiment"), "cold start");
+  EXPECT_EQ(load[0].at("platform"), "Docker");
+  EXPECT_EQ(load[0].at("quiet"), true);
+  EXPECT_EQ(load[1].at("quiet"), false);
+  EXPECT_DOUBLE_EQ(load[1].at("others_mean_cores").as_double(), 0.93);
+  EXPECT_DOUBLE_EQ(load[1].at("load1_before").as_double(), 2.4);
+  EXPECT_FALSE(load[2].as_object().contains("platform"));
+  EXPECT_EQ(load[2].at("error"), "cannot open /proc/stat: No such file or directory");
+}
+
+}  // namespace
+}  // namespace wow::bench::eval
