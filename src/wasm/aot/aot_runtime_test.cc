@@ -217,7 +217,7 @@ constexpr int64_t kSpinDeadlineNs = 50'000'000;
 struct TestGuest {
   GuestContext* ctx = nullptr;
   Then then = Then::kOutOfBounds;
-  bool call_host = false;  // calls import 0 first (which suspends the fiber)
+  bool call_host = false;     // calls import 0 first (which suspends the fiber)
   wasm_rt_memory_t memory{};  // freed by the test: a trap skips the guest's frames
   int64_t spin_until = 0;
   bool spun_out = false;  // the deadline never stopped the spin
@@ -271,12 +271,8 @@ void Prepare(GuestContext& ctx, HandFiber* fiber) {
 // How each kind of run must end, migrated or not.
 void ExpectOutcome(Then then, const Status& s, const GuestContext& ctx, const TestGuest& g) {
   switch (then) {
-    case Then::kOutOfBounds:
-      EXPECT_EQ(s.trap(), TrapKind::kOutOfBounds) << s.ToString();
-      break;
-    case Then::kRecurse:
-      EXPECT_EQ(s.trap(), TrapKind::kStackExhausted) << s.ToString();
-      break;
+    case Then::kOutOfBounds: EXPECT_EQ(s.trap(), TrapKind::kOutOfBounds) << s.ToString(); break;
+    case Then::kRecurse: EXPECT_EQ(s.trap(), TrapKind::kStackExhausted) << s.ToString(); break;
     case Then::kSpin:
       EXPECT_EQ(s.trap(), TrapKind::kTimeout) << s.ToString();
       EXPECT_FALSE(g.spun_out) << "the deadline did not stop the guest";
