@@ -29,8 +29,9 @@ struct SchedulerOptions {
 // (common/worker_context.h), as http.get, sleeping WASI calls and work handed
 // to another thread do, suspends its fiber and the worker runs other tasks
 // meanwhile: waiting activations hold no CPU worker.
-// A fiber stays on the worker that started it, so thread-local runtime
-// state (signal stacks, deadline timers) stays valid across suspensions.
+// A fiber stays on the worker that started it: the wake-ups rely on it
+// (WaitFor). The AoT runtime does not: a guest suspended in a host call may
+// resume on any thread (wasm/aot/aot_runtime.h).
 // Tasks are not preempted: a CPU-bound task keeps its worker until it ends
 // or its deadline stops it. Thread-safe.
 class Scheduler {

@@ -41,8 +41,11 @@ constexpr int64_t kTimeoutRefireNs = 2'000'000;
 
 // Per-thread state. Plain data only: read from the signal handlers.
 // With fibers, several guest runs share a thread; the run that is on the CPU
-// owns jmp/ctx/stack_* (RunGuest sets them, wow_host_call restores them when
-// a host call returns, possibly after its fiber was suspended).
+// owns jmp/ctx/stack_*/unwind_target (RunGuest sets them). They belong to the
+// run, not the thread: a host call may suspend the run's fiber and the fiber
+// may resume on another thread, so wow_host_call keeps them on the fiber's
+// stack while the host function runs and installs them on whatever thread it
+// returns on. The signal stack and the timer belong to the thread.
 struct ThreadState {
   sigjmp_buf* jmp = nullptr;
   GuestContext* ctx = nullptr;
@@ -57,31 +60,56 @@ struct ThreadState {
   timer_t timer{};
   bool has_timer = false;
   volatile int64_t armed_deadline_ns = 0;  // 0: disarmed
-  // Guest runs begun and not finished on this thread (suspended fibers count).
+  // Guest runs installed on this thread: begun or returned from a host call
+  // here, and not finished or in a host call (so neither suspended fibers nor
+  // fibers that moved on count: no thread's count drifts). While it is 0 the
+  // timer is not needed here.
   volatile sig_atomic_t runs_active = 0;
 };
 
 thread_local ThreadState t_state;
 
+// The calling thread's state: all access goes through here. GCC and Clang
+// treat a thread_local's address as invariant within a function, so code that
+// ran on a fiber that was suspended and resumed on another thread could use the
+// first thread's state through an address kept in a register (or restored by
+// siglongjmp from sigsetjmp time). Not inlined, and opaque to the optimiser
+// (the asm), so each call computes the address on the thread it runs on; code
+// after a point where its fiber may have been suspended (RunGuest after the
+// guest returned or unwound, wow_host_call after the host function) calls it
+// again instead of reusing a reference from before. Checked with objdump -d on
+// the gcc RelWithDebInfo build: both call State() again after that point.
+[[gnu::noinline]] ThreadState& State() {
+  ThreadState* state = &t_state;
+  asm volatile("" : "+r"(state));
+  return *state;
+}
+
 // Frees the thread's signal stack when the thread exits.
 struct AltStackOwner {
   ~AltStackOwner() {
-    if (t_state.alt_stack == nullptr) return;
+    ThreadState& t = State();
+    if (t.alt_stack == nullptr) return;
     stack_t disable{};
     disable.ss_flags = SS_DISABLE;
     sigaltstack(&disable, nullptr);
-    ::munmap(t_state.alt_stack, kAltStackBytes + getpagesize());
-    t_state.alt_stack = nullptr;
-    if (t_state.has_timer) {
-      t_state.has_timer = false;
-      timer_delete(t_state.timer);
+    ::munmap(t.alt_stack, kAltStackBytes + getpagesize());
+    t.alt_stack = nullptr;
+    if (t.has_timer) {
+      t.has_timer = false;
+      timer_delete(t.timer);
     }
   }
 };
 thread_local AltStackOwner t_alt_stack_owner;
 
+// Gives the calling thread its signal stack and deadline timer, once; cheap
+// when done. Every thread must have both before guest code runs on it: on
+// RunGuest and whenever a guest resumes after a host call (possibly on a thread
+// that never started a guest). Failure leaves alt_stack null.
 void PrepareThread() {
-  if (t_state.alt_stack != nullptr) return;
+  ThreadState& t = State();
+  if (t.alt_stack != nullptr) return;
   (void)&t_alt_stack_owner;  // instantiate the thread_local for its destructor
   size_t page = static_cast<size_t>(getpagesize());
   void* mem =
@@ -95,21 +123,21 @@ void PrepareThread() {
     ::munmap(mem, kAltStackBytes + page);
     return;
   }
-  t_state.alt_stack = mem;
+  t.alt_stack = mem;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* addr = nullptr;
     size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
-    t_state.thread_stack_lo = reinterpret_cast<uintptr_t>(addr);
-    t_state.thread_stack_hi = t_state.thread_stack_lo + size;
+    t.thread_stack_lo = reinterpret_cast<uintptr_t>(addr);
+    t.thread_stack_hi = t.thread_stack_lo + size;
   }
   sigevent sev{};
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = TimeoutSignal();
   sev._sigev_un._tid = gettid();  // sigev_notify_thread_id needs _GNU_SOURCE-era headers
-  t_state.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &t_state.timer) == 0;
+  t.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &t.timer) == 0;
 }
 
 int64_t MonotonicNs() {
@@ -124,14 +152,16 @@ void ArmTimer(int64_t deadline_ns) {
   spec.it_value.tv_sec = deadline_ns / 1'000'000'000;
   spec.it_value.tv_nsec = deadline_ns % 1'000'000'000;
   spec.it_interval.tv_nsec = kTimeoutRefireNs;
-  timer_settime(t_state.timer, TIMER_ABSTIME, &spec, nullptr);
-  t_state.armed_deadline_ns = deadline_ns;
+  ThreadState& t = State();
+  timer_settime(t.timer, TIMER_ABSTIME, &spec, nullptr);
+  t.armed_deadline_ns = deadline_ns;
 }
 
 void DisarmTimer() {
   itimerspec spec{};
-  timer_settime(t_state.timer, 0, &spec, nullptr);
-  t_state.armed_deadline_ns = 0;
+  ThreadState& t = State();
+  timer_settime(t.timer, 0, &spec, nullptr);
+  t.armed_deadline_ns = 0;
 }
 
 // Makes sure the timer fires no later than `deadline_ns`. The timer is left
@@ -139,8 +169,9 @@ void DisarmTimer() {
 // steady traffic costs no timer syscall per activation; a stale expiry finds
 // the next guest early and re-arms, or finds no guest and disarms.
 void EnsureArmed(int64_t deadline_ns) {
-  if (deadline_ns == 0 || !t_state.has_timer) return;
-  int64_t armed = t_state.armed_deadline_ns;
+  ThreadState& t = State();
+  if (deadline_ns == 0 || !t.has_timer) return;
+  int64_t armed = t.armed_deadline_ns;
   if (armed == 0 || armed > deadline_ns) ArmTimer(deadline_ns);
 }
 
@@ -148,8 +179,9 @@ struct sigaction g_prev_segv;
 struct sigaction g_prev_bus;
 
 [[noreturn]] void UnwindTo(int reason) {
-  t_state.in_guest = 0;
-  siglongjmp(*t_state.jmp, reason);
+  ThreadState& t = State();
+  t.in_guest = 0;
+  siglongjmp(*t.jmp, reason);
 }
 
 void ChainToPrevious(int sig, siginfo_t* info, void* uctx) {
@@ -175,7 +207,7 @@ constexpr uintptr_t kStackGuardBelow = 1u << 20;
 constexpr uintptr_t kStackGuardAbove = 64 * 1024;
 
 bool IsStackGuard(uintptr_t addr) {
-  uintptr_t lo = t_state.stack_lo;
+  uintptr_t lo = State().stack_lo;
   if (lo == 0) return false;
   return addr + kStackGuardBelow >= lo && addr < lo + kStackGuardAbove;
 }
@@ -186,7 +218,8 @@ bool IsStackGuard(uintptr_t addr) {
 // runtime or the generated code: it goes to the previous handler, or crashes
 // with the default action (and a core) as it would without us.
 void HandleFault(int sig, siginfo_t* info, void* uctx) {
-  if (!t_state.in_guest || t_state.jmp == nullptr || t_state.ctx == nullptr) {
+  ThreadState& t = State();
+  if (!t.in_guest || t.jmp == nullptr || t.ctx == nullptr) {
     ChainToPrevious(sig, info, uctx);
     return;
   }
@@ -200,7 +233,7 @@ void HandleFault(int sig, siginfo_t* info, void* uctx) {
     ChainToPrevious(sig, info, uctx);
     return;
   }
-  t_state.ctx->trap = kind;
+  t.ctx->trap = kind;
   UnwindTo(kUnwindTrap);
 }
 
@@ -220,22 +253,24 @@ TrapKind FromWasmRtTrap(wasm_rt_trap_t code) {
 
 // Called only from guest code (or the glue) on the guest's thread.
 [[noreturn]] void ResourceError(std::string message) {
-  if (t_state.ctx != nullptr) {
-    t_state.ctx->error = std::move(message);
-    t_state.ctx->resource_error = true;
+  ThreadState& t = State();
+  if (t.ctx != nullptr) {
+    t.ctx->error = std::move(message);
+    t.ctx->resource_error = true;
   }
-  if (t_state.jmp == nullptr) std::abort();  // generated code outside RunGuest: impossible
+  if (t.jmp == nullptr) std::abort();  // generated code outside RunGuest: impossible
   UnwindTo(kUnwindResource);
 }
 
 void HandleTimeout(int sig, siginfo_t* info, void* uctx) {
   int saved_errno = errno;
-  if (!t_state.has_timer) return;
-  GuestContext* ctx = t_state.ctx;
-  if (!t_state.in_guest || ctx == nullptr || t_state.jmp == nullptr) {
+  ThreadState& t = State();
+  if (!t.has_timer) return;
+  GuestContext* ctx = t.ctx;
+  if (!t.in_guest || ctx == nullptr || t.jmp == nullptr) {
     // Host code: a waiting host call honours the deadline itself, and guest
     // code resuming after it checks the deadline or meets the next expiry.
-    if (t_state.runs_active == 0) DisarmTimer();
+    if (t.runs_active == 0) DisarmTimer();
     errno = saved_errno;
     return;
   }
@@ -254,11 +289,12 @@ void HandleTimeout(int sig, siginfo_t* info, void* uctx) {
 // Runtime code that guest code calls and that takes locks or allocates must
 // not be unwound by the deadline signal: it runs as host code.
 sig_atomic_t EnterRuntime() {
-  sig_atomic_t was = t_state.in_guest;
-  t_state.in_guest = 0;
+  ThreadState& t = State();
+  sig_atomic_t was = t.in_guest;
+  t.in_guest = 0;
   return was;
 }
-void LeaveRuntime(sig_atomic_t was) { t_state.in_guest = was; }
+void LeaveRuntime(sig_atomic_t was) { State().in_guest = was; }
 
 std::once_flag g_init_once;
 bool g_initialized = false;
@@ -292,23 +328,27 @@ void InitRuntime() {
 
 int TimeoutSignal() { return SIGRTMAX - 2; }
 
+int GuestRunsOnThisThread() { return State().runs_active; }
+
 Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
   PrepareThread();
-  if (t_state.alt_stack == nullptr) {
+  ThreadState& t = State();  // valid until the guest runs: it may leave this thread in a host call
+  if (t.alt_stack == nullptr) {
     return Status::Error(Code::kResourceExhausted, Phase::kExecution, "cannot set up a signal stack for this thread");
   }
-  // Save the enclosing run (a host function may, in theory, re-enter).
-  sigjmp_buf* prev_jmp = t_state.jmp;
-  GuestContext* prev_ctx = t_state.ctx;
-  uintptr_t prev_lo = t_state.stack_lo;
-  uintptr_t prev_hi = t_state.stack_hi;
+  // Save the enclosing run (a host function may, in theory, re-enter). These
+  // live on the fiber's stack, so they follow the run to any thread.
+  sigjmp_buf* prev_jmp = t.jmp;
+  GuestContext* prev_ctx = t.ctx;
+  uintptr_t prev_lo = t.stack_lo;
+  uintptr_t prev_hi = t.stack_hi;
   StackRange fiber = CurrentFiberStack();
-  t_state.stack_lo = fiber.empty() ? t_state.thread_stack_lo : fiber.lo;
-  t_state.stack_hi = fiber.empty() ? t_state.thread_stack_hi : fiber.hi;
+  t.stack_lo = fiber.empty() ? t.thread_stack_lo : fiber.lo;
+  t.stack_hi = fiber.empty() ? t.thread_stack_hi : fiber.hi;
   sigjmp_buf jmp;
-  t_state.jmp = &jmp;
-  t_state.ctx = &ctx;
-  t_state.runs_active = t_state.runs_active + 1;
+  t.jmp = &jmp;
+  t.ctx = &ctx;
+  t.runs_active = t.runs_active + 1;
   EnsureArmed(ctx.deadline_ns);
   int reason = sigsetjmp(jmp, 0);
   if (reason == kUnwindNone) {
@@ -316,18 +356,21 @@ Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg) {
       ctx.trap = TrapKind::kTimeout;  // out of time before it began
       reason = kUnwindTrap;
     } else {
-      t_state.in_guest = 1;
+      State().in_guest = 1;
       fn(arg);
-      t_state.in_guest = 0;
+      State().in_guest = 0;  // fn may have returned on another thread
     }
   }
-  t_state.runs_active = t_state.runs_active - 1;
-  t_state.jmp = prev_jmp;
-  t_state.ctx = prev_ctx;
-  t_state.stack_lo = prev_lo;
-  t_state.stack_hi = prev_hi;
+  // Here after fn returned or an unwind (with the registers of sigsetjmp
+  // time), possibly on another thread than the one above: State() again.
+  ThreadState& end = State();
+  end.runs_active = end.runs_active - 1;
+  end.jmp = prev_jmp;
+  end.ctx = prev_ctx;
+  end.stack_lo = prev_lo;
+  end.stack_hi = prev_hi;
   // Host functions clear in_guest before they run anything that could nest.
-  t_state.in_guest = 0;
+  end.in_guest = 0;
   switch (reason) {
     case kUnwindNone: return Status::Ok();
     case kUnwindExit: return Status::Ok();
@@ -343,7 +386,7 @@ namespace {
 template <typename Table>
 void AllocateTable(Table* table, uint32_t elements, uint32_t max_elements) {
   using Elem = std::remove_pointer_t<decltype(table->data)>;
-  GuestContext* ctx = t_state.ctx;
+  GuestContext* ctx = State().ctx;
   if (ctx == nullptr) std::abort();  // generated code outside RunGuest: impossible
   std::string refused;  // moved out before unwinding: no destructor is skipped
   {
@@ -372,7 +415,7 @@ uint32_t GrowTable(Table* table, uint32_t delta, Elem init) {
   uint64_t want = uint64_t{old} + delta;
   if (want > table->max_size || want > kMaxTableElements) return UINT32_MAX;
   if (delta == 0) return old;
-  GuestContext* ctx = t_state.ctx;
+  GuestContext* ctx = State().ctx;
   uint64_t bytes = uint64_t{delta} * sizeof(Elem);
   if (ctx == nullptr || !ctx->budget.TryCharge(bytes)) return UINT32_MAX;
   auto* data = static_cast<Elem*>(std::realloc(table->data, want * sizeof(Elem)));
@@ -394,7 +437,7 @@ using wow::wasm::aot::EnterRuntime;
 using wow::wasm::aot::GuestContext;
 using wow::wasm::aot::LeaveRuntime;
 using wow::wasm::aot::MemoryPool;
-using wow::wasm::aot::t_state;
+using wow::wasm::aot::State;
 
 extern "C" {
 
@@ -402,32 +445,43 @@ extern "C" {
 // to instantiate, `index` the function-import index.
 __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t index, const uint64_t* args,
                                                           uint64_t* results) {
+  using wow::wasm::aot::State;
+  using wow::wasm::aot::ThreadState;
+  ThreadState& t = State();  // the thread the call came in on; the fiber may leave it in the host function
   // Only the code of the instance RunGuest runs calls its imports, so `host`
-  // is t_state.ctx; anything else is a code generation bug (as wasm2c's
+  // is t.ctx; anything else is a code generation bug (as wasm2c's
   // element segments were, see c_codegen.cc), stopped before `host` is read.
-  if (host != t_state.ctx) {
-    if (t_state.jmp == nullptr || t_state.ctx == nullptr) std::abort();  // guest code outside RunGuest: impossible
-    t_state.in_guest = 0;
-    t_state.ctx->trap = wow::TrapKind::kHostError;
-    t_state.ctx->error = "an import was called with a bad instance pointer (a bug in wow's AoT code generation)";
+  if (host != t.ctx) {
+    if (t.jmp == nullptr || t.ctx == nullptr) std::abort();  // guest code outside RunGuest: impossible
+    t.in_guest = 0;
+    t.ctx->trap = wow::TrapKind::kHostError;
+    t.ctx->error = "an import was called with a bad instance pointer (a bug in wow's AoT code generation)";
     wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
   }
   auto* ctx = static_cast<GuestContext*>(host);
   const wow::wasm::HostFunction* f = ctx->imports[index];
   // Keep C++ code off the last bit of the stack: a fault there is not a guest fault.
   uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  if (t_state.stack_lo != 0 && sp - t_state.stack_lo < wow::wasm::aot::kHostStackReserve) {
+  if (t.stack_lo != 0 && sp - t.stack_lo < wow::wasm::aot::kHostStackReserve) {
     ctx->trap = wow::TrapKind::kStackExhausted;
     wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
   }
-  t_state.in_guest = 0;
-  // The host function may suspend this fiber while others run guests on
-  // this thread: keep this run's state to restore when it returns.
-  sigjmp_buf* jmp = t_state.jmp;
-  GuestContext* run_ctx = t_state.ctx;
-  uintptr_t stack_lo = t_state.stack_lo;
-  uintptr_t stack_hi = t_state.stack_hi;
-  WASM_RT_UNWIND_TARGET* unwind_target = t_state.unwind_target;
+  t.in_guest = 0;
+  // The host function may suspend this fiber while others run guests on this
+  // thread, and the fiber may resume on another thread. The run's state
+  // leaves the thread for the fiber's stack, and the thread no longer counts
+  // the run, so nothing of it stays behind when the fiber moves on.
+  sigjmp_buf* jmp = t.jmp;
+  GuestContext* run_ctx = t.ctx;
+  uintptr_t stack_lo = t.stack_lo;
+  uintptr_t stack_hi = t.stack_hi;
+  WASM_RT_UNWIND_TARGET* unwind_target = t.unwind_target;
+  t.jmp = nullptr;
+  t.ctx = nullptr;
+  t.stack_lo = 0;
+  t.stack_hi = 0;
+  t.unwind_target = nullptr;
+  t.runs_active = t.runs_active - 1;
   // The call runs in a nested scope so every C++ temporary is destroyed
   // before we may unwind past this frame.
   wow::wasm::HostAction action;
@@ -436,11 +490,17 @@ __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t i
     std::span<uint64_t> r(results, f->sig.results.size());
     action = f->fn(ctx->host_call, a, r);
   }
-  t_state.jmp = jmp;
-  t_state.ctx = run_ctx;
-  t_state.stack_lo = stack_lo;
-  t_state.stack_hi = stack_hi;
-  t_state.unwind_target = unwind_target;
+  // Possibly on another thread now: `t` may be the old thread's. Give this
+  // one its signal stack and timer, and install the run's state here.
+  wow::wasm::aot::PrepareThread();
+  ThreadState& now = State();
+  now.jmp = jmp;
+  now.ctx = run_ctx;
+  now.stack_lo = stack_lo;
+  now.stack_hi = stack_hi;
+  now.unwind_target = unwind_target;
+  now.runs_active = now.runs_active + 1;
+  if (now.alt_stack == nullptr) wow::wasm::aot::ResourceError("cannot set up a signal stack for this thread");
   switch (action) {
     case wow::wasm::HostAction::kContinue:
       if (ctx->deadline_ns != 0) {
@@ -448,10 +508,11 @@ __attribute__((visibility("default"))) void wow_host_call(void* host, uint32_t i
           ctx->trap = wow::TrapKind::kTimeout;
           wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
         }
-        // Another fiber may have moved the timer past our deadline.
+        // Another fiber may have moved the timer past our deadline, or this
+        // is another thread, whose timer knows nothing of it.
         wow::wasm::aot::EnsureArmed(ctx->deadline_ns);
       }
-      t_state.in_guest = 1;
+      State().in_guest = 1;
       return;
     case wow::wasm::HostAction::kExit:
       ctx->exited = true;
@@ -469,8 +530,9 @@ bool wasm_rt_is_initialized(void) { return wow::wasm::aot::g_initialized; }
 void wasm_rt_free(void) {}
 
 void wasm_rt_trap(wasm_rt_trap_t code) {
-  if (t_state.jmp == nullptr || t_state.ctx == nullptr) std::abort();  // guest code outside RunGuest
-  t_state.ctx->trap = wow::wasm::aot::FromWasmRtTrap(code);
+  wow::wasm::aot::ThreadState& t = State();
+  if (t.jmp == nullptr || t.ctx == nullptr) std::abort();  // guest code outside RunGuest
+  t.ctx->trap = wow::wasm::aot::FromWasmRtTrap(code);
   wow::wasm::aot::UnwindTo(wow::wasm::aot::kUnwindTrap);
 }
 
@@ -522,19 +584,20 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values) {
 }
 
 void wasm_rt_throw(void) {
-  if (t_state.unwind_target != nullptr) siglongjmp(*t_state.unwind_target, 1);
+  WASM_RT_UNWIND_TARGET* target = State().unwind_target;
+  if (target != nullptr) siglongjmp(*target, 1);
   wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 }
 
-WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) { return t_state.unwind_target; }
-void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target) { t_state.unwind_target = target; }
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) { return State().unwind_target; }
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target) { State().unwind_target = target; }
 uint32_t wasm_rt_exception_tag(void) { return t_exception_tag; }
 uint32_t wasm_rt_exception_size(void) { return t_exception_size; }
 void* wasm_rt_exception(void) { return t_exception; }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   sig_atomic_t was = EnterRuntime();
-  GuestContext* ctx = t_state.ctx;
+  GuestContext* ctx = State().ctx;
   if (ctx == nullptr) std::abort();  // generated code outside RunGuest: impossible
   uint64_t bytes = uint64_t{initial_pages} * wow::wasm::kWasmPageSize;
   std::string refused;  // moved out before unwinding: no destructor is skipped
@@ -557,7 +620,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
   uint64_t new_pages = uint64_t{old_pages} + delta;
   if (delta == 0) return old_pages;
   if (new_pages > memory->max_pages || new_pages > 65535) return UINT32_MAX;
-  GuestContext* ctx = t_state.ctx;
+  GuestContext* ctx = State().ctx;
   uint64_t new_bytes = new_pages * wow::wasm::kWasmPageSize;
   uint64_t added = new_bytes - memory->size;
   if (ctx == nullptr || !ctx->budget.TryCharge(added)) return UINT32_MAX;

@@ -44,10 +44,19 @@ int TimeoutSignal();
 // Runs `fn(arg)` as guest code on the calling thread: traps, stack exhaustion,
 // host-requested exits, out-of-bounds faults and the deadline unwind back here.
 // Runs on the current fiber's stack when a scheduler set one
-// (common/worker_context.h); a host function may suspend the fiber. Returns OK
-// when `fn` returned or the guest called proc_exit (see ctx.exited).
-// `fn` must be generated code or the glue around it: no C++ frames with
-// destructors may sit between here and a trap.
+// (common/worker_context.h); a host function may suspend the fiber, and the
+// fiber may resume on another thread (that thread's CurrentFiberStack() set as
+// on the first): the run's trap target, stack bounds and deadline go with it,
+// and that thread gets its signal stack and timer on the way back into guest
+// code. Returns OK when `fn` returned or the guest called proc_exit (see
+// ctx.exited). `fn` must be generated code or the glue around it: no C++
+// frames with destructors may sit between here and a trap.
 Status RunGuest(GuestContext& ctx, void (*fn)(void*), void* arg);
+
+// Guest runs whose state is installed on the calling thread: in guest or
+// runtime code here, not inside a host call (a run suspended there counts on
+// no thread until it returns, wherever that is). 0 on a thread between
+// activations. For tests.
+int GuestRunsOnThisThread();
 
 }  // namespace wow::wasm::aot
