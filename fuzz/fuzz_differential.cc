@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool raw = wow::wasm::IsWasmBinary(input);
   std::vector<uint8_t> wasm = raw ? std::vector<uint8_t>(input.begin(), input.end())
                                   : wow::wasm::testing::RandomModule(input);
-  wow::wasm::testing::DifferentialOutcome out = Runner().Run(wasm);
+  wow::wasm::testing::DifferentialOutcome out =
+      Runner().Run(wasm, raw ? std::nullopt : std::optional(wow::wasm::testing::kRandomModuleDeadline));
   if (!out.divergence.empty()) {
     std::fprintf(stderr, "fuzz_differential: engines diverge: %s\n", out.divergence.c_str());
     std::abort();

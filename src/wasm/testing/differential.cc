@@ -116,7 +116,8 @@ Result<std::unique_ptr<DifferentialRunner>> DifferentialRunner::Create(const std
 DifferentialRunner::DifferentialRunner(std::vector<std::unique_ptr<Engine>> engines, DifferentialOptions options)
     : engines_(std::move(engines)), options_(options) {}
 
-EngineBehaviour DifferentialRunner::RunOn(Engine& engine, std::span<const uint8_t> wasm) const {
+EngineBehaviour DifferentialRunner::RunOn(Engine& engine, std::span<const uint8_t> wasm,
+                                          std::chrono::milliseconds deadline) const {
   EngineBehaviour b;
   b.engine = std::string(engine.name());
   // The AoT artifact is removed afterwards: runs of millions of modules
@@ -146,7 +147,7 @@ EngineBehaviour DifferentialRunner::RunOn(Engine& engine, std::span<const uint8_
   InstanceOptions io;
   io.memory_limit_bytes = options_.memory_limit_bytes;
   io.host_data = &b.observed;
-  io.deadline = std::chrono::steady_clock::now() + options_.deadline;
+  io.deadline = std::chrono::steady_clock::now() + deadline;
   auto instance = (*module)->Instantiate(io);
   if (!instance.ok()) {
     b.calls.push_back(InstantiateError(instance.status()));
@@ -192,10 +193,11 @@ EngineBehaviour DifferentialRunner::RunOn(Engine& engine, std::span<const uint8_
   return b;
 }
 
-DifferentialOutcome DifferentialRunner::Run(std::span<const uint8_t> wasm) const {
+DifferentialOutcome DifferentialRunner::Run(std::span<const uint8_t> wasm,
+                                            std::optional<std::chrono::milliseconds> deadline) const {
   DifferentialOutcome out;
   for (const auto& engine : engines_) {
-    out.behaviours.push_back(RunOn(*engine, wasm));
+    out.behaviours.push_back(RunOn(*engine, wasm, deadline.value_or(options_.deadline)));
     const EngineBehaviour& b = out.behaviours.back();
     out.valid |= b.loaded;
     out.inconclusive |= b.inconclusive;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -61,12 +62,16 @@ class DifferentialRunner {
                                                             const EngineOptions& engine_options,
                                                             DifferentialOptions options = {});
 
-  // Runs `wasm` on every engine and compares. Thread-safe.
-  DifferentialOutcome Run(std::span<const uint8_t> wasm) const;
+  // Runs `wasm` on every engine and compares. Thread-safe. `deadline`
+  // replaces the options' for this module (generated modules always finish,
+  // so they get a long one: a loaded machine must not make them
+  // inconclusive; mutants may loop forever and get a short one).
+  DifferentialOutcome Run(std::span<const uint8_t> wasm,
+                          std::optional<std::chrono::milliseconds> deadline = std::nullopt) const;
 
  private:
   DifferentialRunner(std::vector<std::unique_ptr<Engine>> engines, DifferentialOptions options);
-  EngineBehaviour RunOn(Engine& engine, std::span<const uint8_t> wasm) const;
+  EngineBehaviour RunOn(Engine& engine, std::span<const uint8_t> wasm, std::chrono::milliseconds deadline) const;
 
   std::vector<std::unique_ptr<Engine>> engines_;
   DifferentialOptions options_;

@@ -42,7 +42,7 @@ TEST_F(DifferentialTest, GeneratedModulesAreValidAndFinish) {
     std::vector<uint8_t> wasm = RandomModule(EntropyFromSeed(seed));
     auto parsed = ParseModule(wasm);
     ASSERT_TRUE(parsed.ok()) << "seed " << seed << ": " << parsed.status().ToString();
-    DifferentialOutcome out = runner->Run(wasm);
+    DifferentialOutcome out = runner->Run(wasm, kRandomModuleDeadline);
     ASSERT_TRUE(out.valid) << "seed " << seed;
     ASSERT_FALSE(out.inconclusive) << "seed " << seed << " did not finish";
     EXPECT_EQ(out.divergence, "") << "seed " << seed;  // the interpreter agrees with itself
@@ -67,7 +67,7 @@ TEST_F(DifferentialTest, EmptyEntropyGivesTheSimplestModule) {
   ASSERT_TRUE(ParseModule(wasm).ok());
   auto runner = Runner({"interp", "interp"});
   ASSERT_TRUE(runner);
-  DifferentialOutcome out = runner->Run(wasm);
+  DifferentialOutcome out = runner->Run(wasm, kRandomModuleDeadline);
   EXPECT_TRUE(out.valid);
   EXPECT_FALSE(out.inconclusive);
 }
@@ -77,7 +77,7 @@ TEST_F(DifferentialTest, EveryEngineAgreesOnGeneratedModules) {
   ASSERT_TRUE(runner);
   for (uint64_t seed = 1000; seed < 1030; seed++) {
     std::vector<uint8_t> wasm = RandomModule(EntropyFromSeed(seed));
-    DifferentialOutcome out = runner->Run(wasm);
+    DifferentialOutcome out = runner->Run(wasm, kRandomModuleDeadline);
     EXPECT_TRUE(out.valid) << "seed " << seed;
     EXPECT_EQ(out.divergence, "") << "seed " << seed;
     for (const auto& b : out.behaviours) EXPECT_TRUE(b.loaded) << b.engine << ": " << b.load_error;

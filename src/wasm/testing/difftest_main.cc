@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--opt-level", opt_level, "the AoT engine's -O level (default 2, as in production)");
   std::string cc = "cc";
   app.add_option("--cc", cc, "the AoT engine's C compiler (default cc)");
-  app.add_option("--deadline-ms", deadline_ms, "each instance's deadline; reaching it is inconclusive (default 2000)");
+  app.add_option("--deadline-ms", deadline_ms, "each mutant's instance deadline; reaching it is inconclusive (default 2000; generated modules get 60 s)");
   app.add_option("--replay", replay,
                  "run one module (a .wasm file, or a seed's generated module) and print every engine's behaviour");
   std::string write_to;
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
       uint64_t s = seed + i;
       std::vector<uint8_t> wasm = RandomModule(EntropyFromSeed(s));
       if (verbose) std::cout << "module " << s << std::endl;
-      DifferentialOutcome out = (*runner)->Run(wasm);
+      DifferentialOutcome out = (*runner)->Run(wasm, kRandomModuleDeadline);
       counts.generated++;
       std::string name = fmt::format("module-{}", s);
       if (!out.divergence.empty()) {

@@ -9,6 +9,7 @@
 // the simplest choice, so generation always ends. Small changes to the bytes
 // (libFuzzer's mutations) give small changes to the module.
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -48,5 +49,8 @@ inline constexpr int32_t kRandomModuleFuel = 20'000;
 // Deepest call chain; far below every engine's stack (the AoT's 1 MiB-plus
 // fiber stacks hold thousands of small frames).
 inline constexpr int32_t kRandomModuleMaxCallDepth = 60;
+// A deadline no generated module comes near (they take well under a second
+// on every engine; a run of 10,000 on a loaded machine saw one pass 2 s).
+inline constexpr std::chrono::milliseconds kRandomModuleDeadline{60'000};
 
 }  // namespace wow::wasm::testing
