@@ -5,7 +5,7 @@
 #   tsan: builds the scheduler, invoker and store suites in build-tsan and runs them;
 #   fuzz: runs each fuzz target of build-asan for FUZZ_SECONDS (default 25) from its seed corpus.
 # Only the targets named here are built (no examples, benchmarks or end-to-end suites). scripts/test.sh runs this
-# after the main suite in CI (CI=true). Fails on the first failing suite or fuzz finding.
+# after the main suite (WOW_SANITIZE=0 skips it). Fails on the first failing suite or fuzz finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phases=("$@")
