@@ -47,6 +47,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1${symbol
 extra=()
 case $target in
   fuzz_rest_api | fuzz_executor_protocol) extra=(-detect_leaks=0) ;;
+  # Every input creates, changes and checks files in its sandbox: on the disk, beside builds, it ran 157 inputs a
+  # second; in memory 2,400.
+  fuzz_wasi) [[ -z "${TMPDIR:-}" && -d /dev/shm && -w /dev/shm ]] && export TMPDIR=/dev/shm ;;
 esac
 exec "$BUILD_DIR/fuzz/$target" "${extra[@]}" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" "fuzz/corpus/$target"
